@@ -1,0 +1,23 @@
+"""specbayes.datasets: synthetic spectra with ground truth and bundled spectra."""
+
+from __future__ import annotations
+
+from datasets.registry import available, load, path
+from datasets.synthetic import (
+    GroundTruth,
+    Synthetic,
+    ir_carbonyl,
+    nagata2012,
+    synthetic_spectrum,
+)
+
+__all__ = [
+    "GroundTruth",
+    "Synthetic",
+    "available",
+    "ir_carbonyl",
+    "load",
+    "nagata2012",
+    "path",
+    "synthetic_spectrum",
+]

@@ -70,7 +70,8 @@ def check_strictly_monotonic(name: str, x: np.ndarray) -> bool:
     steps = np.diff(x)
     if np.any(steps == 0):
         i = int(np.argmax(steps == 0))
-        fail(name, "have no duplicate values", f"{float(x[i])!r} repeated at indices {i} and {i + 1}")
+        repeated = f"{float(x[i])!r} repeated at indices {i} and {i + 1}"
+        fail(name, "have no duplicate values", repeated)
     if np.all(steps > 0):
         return False
     if np.all(steps < 0):

@@ -189,8 +189,12 @@ class SpectrumSeries:
         if isinstance(properties, pd.Series):
             properties = properties.to_frame()
         if not isinstance(properties, pd.DataFrame):
-            v.fail("properties", "be a pandas DataFrame indexed by sample id", type(properties),
-                   error=TypeError)
+            v.fail(
+                "properties",
+                "be a pandas DataFrame indexed by sample id",
+                type(properties),
+                error=TypeError,
+            )
         table = properties.copy()
         table.index = table.index.map(str)
         missing = [i for i in ids if i not in table.index]
@@ -209,8 +213,9 @@ class SpectrumSeries:
     def __getitem__(self, item: int | str) -> Spectrum:
         if isinstance(item, str):
             if item not in self.sample_ids:
-                v.fail("item", f"be one of the sample ids ({len(self)} samples)", item,
-                       error=KeyError)
+                v.fail(
+                    "item", f"be one of the sample ids ({len(self)} samples)", item, error=KeyError
+                )
             index = self.sample_ids.index(item)
         else:
             index = int(item)

@@ -1,0 +1,1113 @@
+"""Bayes free energy F = -log Z, with Z = ∫ p(y|θ) p(θ) dθ, by replica exchange and WBIC.
+
+Both estimators are model-agnostic: they take two pure JAX functions of a pytree ``theta`` in an
+*unconstrained* parametrisation, ``log_prior(theta)`` (Jacobian of the parametrisation included)
+and ``log_likelihood(theta)``, plus starting points (e.g. multi-start optima).
+
+Replica exchange (parallel tempering)
+-------------------------------------
+Replicas sample the power posteriors p_β(θ) ∝ p(θ) p(y|θ)^β on a ladder 0 = β_1 < ... < β_L = 1.
+One *sweep* is a Hamiltonian Monte Carlo trajectory for every replica (``jax.vmap``) followed by
+Metropolis swaps of neighbouring replicas, alternating even and odd pairs. The evidence is the
+stepping-stone product (Xie et al. 2011)::
+
+    log Z = Σ_l log E_{β_l}[ p(y|θ)^(β_{l+1} - β_l) ],
+
+each factor a log-mean-exp over post-warm-up draws. Thermodynamic integration (trapezoid rule over
+the same ladder) is reported as a cross-check.
+
+Tuning, all inside one jitted function (warm-up of ``n_warmup`` sweeps, shared by the runs):
+
+* The initial ladder and the default number of temperatures come from a Laplace model at the best
+  starting point: with prior precision P and likelihood curvature H, the generalised eigenvalues
+  λ_i of (H, P) give Var_β[log p(y|θ)] in closed form, hence the thermodynamic length
+  ℓ(β) = ∫_0^β sd_b[log p(y|θ)] db. Temperatures are placed at equal steps of ℓ; for near-Gaussian
+  energies a step Δ gives a swap acceptance of erfc(Δ/2), so ``target_swap`` fixes the step.
+* During the first ``_LADDER_END`` of the warm-up the ladder is adapted by stochastic
+  approximation on the log-gaps log(β_{l+1} - β_l) (endpoints fixed at 0 and 1 exactly):
+  every gap grows or shrinks with the difference between its Rao-Blackwellised swap acceptance
+  and the mean acceptance, so the swap rates even out.
+* HMC uses a preconditioner per temperature: first the Laplace square root of (P + β H)^-1
+  (follows the ladder while it moves), then the covariance of the draws of a warm-up window
+  (``_COV_START``-``_COV_END``). Step sizes are adapted per temperature towards
+  ``target_accept``; the number of leapfrog steps is fixed and the step size jittered ±20 %.
+
+``n_independent`` runs of the whole ladder (vmapped over keys, with shared tuning) give the standard
+error of log Z as the spread of the per-run estimates; the reported estimate pools the draws of all
+runs in each stepping-stone factor.
+
+WBIC
+----
+``wbic`` samples the single power posterior at β = 1/log n and returns
+WBIC = E_β[-log p(y|θ)] (Watanabe 2013), a cheap *screen* of F: it is asymptotically equal to F up
+to O_p(sqrt(log n)) and was 5-20 nats off F in prototypes. Do not decide between models with it.
+
+Diagnostics thresholds (an :class:`~deconv.exceptions.EvidenceWarning` is emitted when any fails):
+a swap rate below ``SWAP_RATE_MIN`` = 0.1, no round trip β=0 → 1 → 0 of any replica during
+sampling, or a standard error of log Z above ``SE_MAX`` = 0.5 nat.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from scipy.optimize import brentq
+from scipy.special import erfcinv, expit, logsumexp
+
+from deconv import _jax  # noqa: F401  (float64 unless the user opted out)
+from deconv import _validation as _v
+from deconv.exceptions import EvidenceWarning
+
+__all__ = [
+    "SE_MAX",
+    "SWAP_RATE_MIN",
+    "EvidenceResult",
+    "WBICResult",
+    "replica_exchange",
+    "wbic",
+]
+
+Array = jax.Array
+PyTree = Any
+LogDensity = Callable[[PyTree], Array]
+
+SWAP_RATE_MIN = 0.1
+"""Smallest acceptable mean swap acceptance between neighbouring temperatures."""
+SE_MAX = 0.5
+"""Largest acceptable standard error of log Z (nats) before a warning."""
+
+_LADDER_END = 0.6  # fraction of the warm-up during which the ladder adapts
+_COV_START = 0.6  # window over which the empirical preconditioner is estimated ...
+_COV_END = 0.8  # ... after which it replaces the Laplace one
+_LADDER_GAIN = 0.3  # initial gain of the log-gap updates
+_LADDER_DECAY = 30.0  # sweeps over which that gain halves
+_STEP_GAIN = 0.5  # initial gain of the log step-size updates
+_STEP_FLOOR = 0.02  # gain floor of the step-size updates
+_MAX_AUTO_TEMPERATURES = 64
+_MIN_AUTO_TEMPERATURES = 4
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class EvidenceResult:
+    """Free-energy estimate from replica exchange with its diagnostics.
+
+    Attributes
+    ----------
+    log_z, log_z_se : float
+        Stepping-stone estimate of log Z (draws of all runs pooled per factor) and its standard
+        error (spread of the per-run estimates / sqrt(number of runs)).
+    free_energy, free_energy_se : float
+        F = -log Z and its standard error.
+    log_z_runs : numpy.ndarray
+        Per-run stepping-stone estimates, shape ``(n_independent,)``.
+    log_z_ti : float
+        Thermodynamic-integration estimate (trapezoid rule on the final ladder), a cross-check
+        that is biased when the ladder is coarse.
+    betas : numpy.ndarray
+        Final inverse-temperature ladder, ``betas[0] == 0`` and ``betas[-1] == 1``.
+    swap_rates : numpy.ndarray
+        Mean (Rao-Blackwellised) swap acceptance of each neighbouring pair, shape ``(L - 1,)``.
+    round_trips : int
+        Number of completed walks β=0 → 1 → 0 of labelled replicas during sampling, all runs.
+    accept_rates : numpy.ndarray
+        Mean HMC acceptance probability per temperature during sampling, shape ``(L,)``.
+    step_sizes : numpy.ndarray
+        Final HMC step size per temperature (in preconditioned units).
+    ess : numpy.ndarray
+        Effective sample size of log p(y|θ) per temperature, summed over runs.
+    n_likelihood_evals, n_gradient_evals : int
+        Evaluations of ``log_likelihood`` and of its gradient (each gradient evaluation also
+        gives the value; the Hessian at the start counts as one evaluation per dimension).
+    wall_time, compile_time : float
+        Seconds for the whole call and for compiling the sampler (part of ``wall_time``).
+    samples : pytree
+        Draws at β = 1 of all runs, leaves with a leading draw axis of length
+        ``n_independent * n_samples``.
+    """
+
+    log_z: float
+    log_z_se: float
+    free_energy: float
+    free_energy_se: float
+    log_z_runs: np.ndarray
+    log_z_ti: float
+    betas: np.ndarray
+    swap_rates: np.ndarray
+    round_trips: int
+    accept_rates: np.ndarray
+    step_sizes: np.ndarray
+    ess: np.ndarray
+    n_likelihood_evals: int
+    n_gradient_evals: int
+    wall_time: float
+    compile_time: float
+    samples: PyTree = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class WBICResult:
+    """Widely applicable Bayesian information criterion (a screen of F, not a decision).
+
+    Attributes
+    ----------
+    wbic, wbic_se : float
+        WBIC = E_β[-log p(y|θ)] at β = 1/log(n_data), and its standard error across runs.
+    free_energy, free_energy_se : float
+        The same numbers under the name of the quantity they approximate.
+    log_z : float
+        ``-wbic``.
+    beta : float
+        The inverse temperature used.
+    wbic_runs : numpy.ndarray
+        Per-run estimates.
+    accept_rate, step_size : float
+        HMC acceptance during sampling and final step size.
+    ess : float
+        Effective sample size of log p(y|θ), summed over runs.
+    n_likelihood_evals, n_gradient_evals : int
+        As in :class:`EvidenceResult`.
+    wall_time, compile_time : float
+        Seconds for the call and for compiling.
+    samples : pytree
+        Draws from the tempered posterior (not the posterior) with a leading draw axis.
+    """
+
+    wbic: float
+    wbic_se: float
+    free_energy: float
+    free_energy_se: float
+    log_z: float
+    beta: float
+    wbic_runs: np.ndarray
+    accept_rate: float
+    step_size: float
+    ess: float
+    n_likelihood_evals: int
+    n_gradient_evals: int
+    wall_time: float
+    compile_time: float
+    samples: PyTree = dataclasses.field(repr=False)
+
+
+# --------------------------------------------------------------------------------------------
+# State crossing jit
+# --------------------------------------------------------------------------------------------
+
+
+class _Config(NamedTuple):
+    """Static sampler settings (hashable: part of the jit cache key)."""
+
+    n_temperatures: int
+    n_independent: int
+    n_warmup: int
+    n_samples: int
+    trajectory_length: float
+    max_leapfrog: int
+    target_accept: float
+    adapt_ladder: bool
+
+
+class _Replicas(NamedTuple):
+    """Replica states, one per temperature slot (leading axis L, plus runs outside)."""
+
+    x: Array  # (L, d) flat positions
+    log_prior: Array  # (L,)
+    log_lik: Array  # (L,)
+    grad_prior: Array  # (L, d)
+    grad_lik: Array  # (L, d)
+
+
+class _Walkers(NamedTuple):
+    """Labels for round-trip counting (per run)."""
+
+    at_slot: Array  # (L,) label of the replica in each slot
+    phase: Array  # (L,) per label: 0 unseen, 1 left β=0, 2 reached β=1 after β=0
+    trips: Array  # () completed round trips
+
+
+class _Tuning(NamedTuple):
+    """Adapted quantities, shared by all runs."""
+
+    log_gaps: Array  # (L-1,) log(β_{l+1} - β_l) up to a constant
+    betas: Array  # (L,)
+    log_step: Array  # (L,)
+    sqrt_cov: Array  # (L, d, d) preconditioner square root
+    step_count: Array  # () sweeps since the step-size gain was reset
+
+
+class _Moments(NamedTuple):
+    """Running sums for the empirical preconditioner (per slot, pooled over runs)."""
+
+    count: Array  # ()
+    total: Array  # (L, d)
+    outer: Array  # (L, d, d)
+
+
+class _Laplace(NamedTuple):
+    """Laplace model at the best starting point (all arrays; crosses jit)."""
+
+    centre: Array  # (d,)
+    basis: Array  # (d, d) columns: prior-whitened eigenvectors of H
+    eigenvalues: Array  # (d,) generalised eigenvalues λ of (H, P)
+    offset: Array  # (d,) prior mean minus centre in the eigenbasis
+
+
+class _Trace(NamedTuple):
+    """Per-sweep output of the sampling phase."""
+
+    log_lik: Array  # (R, L)
+    top: Array  # (R, d)
+    accept: Array  # (R, L)
+    swap: Array  # (R, L-1)
+
+
+class _Noise(NamedTuple):
+    """All random numbers of one sweep, drawn in two calls (RNG graphs compile slowly on CPU)."""
+
+    momentum: Array  # (R, L, d) standard normal
+    accept: Array  # (R, L) uniform: HMC acceptance
+    swap: Array  # (R, L) uniform: swap acceptance (slot l decides pair l, l+1)
+    length: Array  # () uniform: trajectory-length jitter
+
+
+def _draw_noise(key: Array, t: Array, shape: tuple[int, ...]) -> _Noise:
+    """The random numbers of sweep ``t`` for replicas of shape (R, L, d)."""
+    k_normal, k_uniform = jax.random.split(jax.random.fold_in(key, t))
+    momentum = jax.random.normal(k_normal, shape)
+    size = math.prod(shape[:-1])
+    uniform = jax.random.uniform(k_uniform, (2 * size + 1,), minval=1e-300)
+    accept, swap = uniform[:-1].reshape(2, *shape[:-1])
+    return _Noise(momentum, accept, swap, uniform[-1])
+
+
+def _internal_key(key: Array) -> Array:
+    """An RBG key derived from the user's key (RBG compiles far faster than threefry on CPU)."""
+    is_typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    data = np.asarray(jax.random.key_data(key) if is_typed else key).ravel()
+    words = np.random.default_rng(data.astype(np.uint64)).integers(0, 2**32, 4, dtype=np.uint32)
+    return jax.random.wrap_key_data(jnp.asarray(words), impl="rbg")
+
+
+# --------------------------------------------------------------------------------------------
+# Densities
+# --------------------------------------------------------------------------------------------
+
+
+class _Flat(NamedTuple):
+    """The two log densities as functions of a flat vector."""
+
+    log_prior: Callable[[Array], Array]
+    log_lik: Callable[[Array], Array]
+
+
+def _flatten(log_prior: LogDensity, log_likelihood: LogDensity, template: PyTree) -> _Flat:
+    _, unravel = ravel_pytree(template)
+    return _Flat(lambda x: log_prior(unravel(x)), lambda x: log_likelihood(unravel(x)))
+
+
+def _select(condition: Array, new: Any, old: Any) -> Any:
+    """Branch-free choice between two pytrees of the same structure."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(condition, a, b), new, old)
+
+
+def _finite(value: Array) -> Array:
+    """Map NaN and +inf to -inf so that bad points are rejected, never accepted."""
+    return jnp.where(jnp.isfinite(value), value, -jnp.inf)
+
+
+def _evaluate(flat: _Flat, x: Array) -> _Replicas:
+    """Values and gradients of both log densities at one point."""
+    lp, glp = jax.value_and_grad(flat.log_prior)(x)
+    ll, gll = jax.value_and_grad(flat.log_lik)(x)
+    return _Replicas(x, _finite(lp), _finite(ll), glp, gll)
+
+
+def _log_target(state: _Replicas, beta: Array) -> Array:
+    """log p(θ) + β log p(y|θ), with 0 · (-inf) read as 0."""
+    return state.log_prior + jnp.where(beta > 0, beta * state.log_lik, 0.0)
+
+
+def _grad_target(state: _Replicas, beta: Array) -> Array:
+    return state.grad_prior + jnp.where(beta > 0, beta, 0.0) * state.grad_lik
+
+
+# --------------------------------------------------------------------------------------------
+# Local move: preconditioned HMC for one replica
+# --------------------------------------------------------------------------------------------
+
+
+def _leapfrog(
+    flat: _Flat,
+    state: _Replicas,
+    momentum: Array,
+    beta: Array,
+    step: Array,
+    root: Array,
+    steps: tuple[Array, Array],
+) -> tuple[_Replicas, Array]:
+    """Leapfrog in whitened coordinates u (θ = θ0 + root @ u).
+
+    ``steps = (n, n_loop)``: this replica makes ``n`` steps; the loop runs ``n_loop`` >= n times
+    (the maximum over the vmapped replicas) and leaves the state alone after step ``n``.
+    """
+    n, n_loop = steps
+
+    def body(i: Array, carry: tuple[_Replicas, Array]) -> tuple[_Replicas, Array]:
+        s, p = carry
+        p_half = p + 0.5 * step * (root.T @ _grad_target(s, beta))
+        s_new = _evaluate(flat, s.x + step * (root @ p_half))
+        p_new = p_half + 0.5 * step * (root.T @ _grad_target(s_new, beta))
+        return _select(i < n, (s_new, p_new), (s, p))
+
+    return jax.lax.fori_loop(0, n_loop, body, (state, momentum))
+
+
+def _hmc(
+    flat: _Flat,
+    noise: _Noise,
+    state: _Replicas,
+    beta: Array,
+    step: Array,
+    root: Array,
+    steps: tuple[Array, Array],
+) -> tuple[_Replicas, Array]:
+    """One HMC transition targeting p(θ) p(y|θ)^β; returns the state and acceptance prob."""
+    proposal, p_end = _leapfrog(flat, state, noise.momentum, beta, step, root, steps)
+    h_start = -_log_target(state, beta) + 0.5 * noise.momentum @ noise.momentum
+    h_end = -_log_target(proposal, beta) + 0.5 * p_end @ p_end
+    log_ratio = jnp.where(jnp.isfinite(h_end), h_start - h_end, -jnp.inf)
+    accept = jnp.log(noise.accept) < log_ratio
+    return _select(accept, proposal, state), jnp.exp(jnp.minimum(log_ratio, 0.0))
+
+
+def _trajectory(cfg: _Config, log_step: Array, u: Array) -> tuple[Array, Array]:
+    """Steps per temperature and step sizes for a trajectory of jittered length.
+
+    The length is ``cfg.trajectory_length`` × U(0.5, 1.5), shared by all replicas of a sweep;
+    each temperature covers it in ceil(length / its adapted step) steps (at most
+    ``cfg.max_leapfrog``), so the step used never exceeds the adapted one.
+    """
+    length = cfg.trajectory_length * (0.5 + u)
+    n = jnp.clip(jnp.ceil(length / jnp.exp(log_step)), 1, cfg.max_leapfrog)
+    return n.astype(jnp.int32), length / n
+
+
+def _hmc_all(
+    flat: _Flat, cfg: _Config, noise: _Noise, reps: _Replicas, tuning: _Tuning
+) -> tuple[_Replicas, Array, Array]:
+    """HMC for every replica of every run: states (R, L, ...) -> (R, L, ...).
+
+    Returns the states, the acceptance probabilities and the number of gradient evaluations.
+    """
+    n, step = _trajectory(cfg, tuning.log_step, noise.length)
+    n_loop = jnp.max(n)
+
+    def one(z: _Noise, s: _Replicas, b: Array, e: Array, r: Array, k: Array) -> Any:
+        return _hmc(flat, z, s, b, e, r, (k, n_loop))
+
+    over_slots = jax.vmap(one, in_axes=(_Noise(0, 0, 0, None), 0, 0, 0, 0, 0))
+    over_runs = jax.vmap(over_slots, in_axes=(_Noise(0, 0, 0, None), 0, None, None, None, None))
+    reps, accept = over_runs(noise, reps, tuning.betas, step, tuning.sqrt_cov, n)
+    return reps, accept, reps.log_lik.shape[0] * jnp.sum(n)
+
+
+# --------------------------------------------------------------------------------------------
+# Swaps and round trips
+# --------------------------------------------------------------------------------------------
+
+
+def _swap_log_ratio(log_lik: Array, betas: Array) -> Array:
+    """log acceptance of exchanging slots l and l+1, for all l: (β_{l+1}-β_l)(ℓ_l - ℓ_{l+1})."""
+    diff = log_lik[:-1] - log_lik[1:]
+    log_ratio = (betas[1:] - betas[:-1]) * diff
+    return jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
+
+
+def _swap(
+    u: Array, reps: _Replicas, walkers: _Walkers, betas: Array, parity: Array
+) -> tuple[_Replicas, _Walkers, Array]:
+    """Attempt swaps of the pairs (l, l+1) with l % 2 == parity, for one run (u: uniforms)."""
+    log_ratio = _swap_log_ratio(reps.log_lik, betas)
+    pairs = jnp.arange(log_ratio.shape[0])
+    do = (jnp.log(u) < log_ratio) & (pairs % 2 == parity)
+    shift = do.astype(jnp.int32)
+    perm = jnp.arange(betas.shape[0]) + jnp.pad(shift, (0, 1)) - jnp.pad(shift, (1, 0))
+    reps = jax.tree_util.tree_map(lambda a: a[perm], reps)
+    walkers = _count_trips(walkers._replace(at_slot=walkers.at_slot[perm]))
+    return reps, walkers, jnp.exp(jnp.minimum(log_ratio, 0.0))
+
+
+def _count_trips(walkers: _Walkers) -> _Walkers:
+    """Update labels' phases after a swap; a label back at β=0 from β=1 completes a trip."""
+    top, bottom = walkers.at_slot[-1], walkers.at_slot[0]
+    phase = walkers.phase
+    phase = phase.at[top].set(jnp.where(phase[top] == 1, 2, phase[top]))
+    trips = walkers.trips + (phase[bottom] == 2)
+    phase = phase.at[bottom].set(1)
+    return _Walkers(walkers.at_slot, phase, trips)
+
+
+def _swap_all(
+    u: Array, reps: _Replicas, walkers: _Walkers, betas: Array, parity: Array
+) -> tuple[_Replicas, _Walkers, Array]:
+    return jax.vmap(_swap, in_axes=(0, 0, 0, None, None))(u, reps, walkers, betas, parity)
+
+
+# --------------------------------------------------------------------------------------------
+# Adaptation
+# --------------------------------------------------------------------------------------------
+
+
+def _betas_from_gaps(log_gaps: Array) -> Array:
+    """Ladder with β_1 = 0 and β_L = 1 exactly from unnormalised log-gaps."""
+    gaps = jax.nn.softmax(log_gaps)
+    betas = jnp.concatenate([jnp.zeros(1, gaps.dtype), jnp.cumsum(gaps)])
+    return betas.at[-1].set(1.0)
+
+
+def _laplace_root(laplace: _Laplace, betas: Array) -> Array:
+    """Square roots of the Laplace covariances (P + β H)^-1, one per temperature: (L, d, d)."""
+    scale = 1.0 / jnp.sqrt(1.0 + betas[:, None] * laplace.eigenvalues[None, :])
+    return laplace.basis[None, :, :] * scale[:, None, :]
+
+
+def _adapt_ladder(tuning: _Tuning, swap: Array, t: Array, laplace: _Laplace) -> _Tuning:
+    """Move log-gaps by gain × (acceptance - mean acceptance); refresh the preconditioner."""
+    rate = swap.mean(axis=0)
+    gain = _LADDER_GAIN * _LADDER_DECAY / (_LADDER_DECAY + t)
+    log_gaps = tuning.log_gaps + gain * (rate - rate.mean())
+    betas = _betas_from_gaps(log_gaps)
+    return tuning._replace(log_gaps=log_gaps, betas=betas, sqrt_cov=_laplace_root(laplace, betas))
+
+
+def _adapt_step(tuning: _Tuning, accept: Array, target: float) -> _Tuning:
+    """Robbins-Monro on log step size, per temperature, pooled over runs."""
+    gain = _STEP_GAIN / (1.0 + tuning.step_count / 10.0) + _STEP_FLOOR
+    log_step = tuning.log_step + gain * (accept.mean(axis=0) - target)
+    return tuning._replace(log_step=log_step, step_count=tuning.step_count + 1)
+
+
+def _accumulate(moments: _Moments, x: Array, centre: Array) -> _Moments:
+    dx = x - centre  # (R, L, d)
+    return _Moments(
+        moments.count + x.shape[0],
+        moments.total + dx.sum(axis=0),
+        moments.outer + jnp.einsum("rli,rlj->lij", dx, dx),
+    )
+
+
+def _empirical_root(moments: _Moments, fallback: Array) -> Array:
+    """Cholesky factors of the regularised window covariances; the fallback where they fail."""
+    mean = moments.total / moments.count
+    cov = moments.outer / moments.count - mean[:, :, None] * mean[:, None, :]
+    diag = jnp.diagonal(cov, axis1=1, axis2=2)
+    cov = 0.9 * cov + 0.1 * jax.vmap(jnp.diag)(diag)
+    jitter = 1e-12 * diag.mean(axis=1)[:, None, None] * jnp.eye(cov.shape[-1])
+    root = jnp.linalg.cholesky(cov + jitter)
+    ok = jnp.all(jnp.isfinite(root), axis=(1, 2)) & (moments.count > 1)
+    return jnp.where(ok[:, None, None], root, fallback)
+
+
+# --------------------------------------------------------------------------------------------
+# The sampler (one jit)
+# --------------------------------------------------------------------------------------------
+
+
+class _Carry(NamedTuple):
+    key: Array
+    reps: _Replicas
+    walkers: _Walkers
+    tuning: _Tuning
+    moments: _Moments
+    n_grad: Array  # () gradient evaluations so far
+
+
+def _sweep(flat: _Flat, cfg: _Config, carry: _Carry, t: Array) -> tuple[_Carry, Array, Array]:
+    """One HMC move for every replica, then one round of swaps (parity t % 2)."""
+    noise = _draw_noise(carry.key, t, carry.reps.x.shape)
+    reps, accept, evals = _hmc_all(flat, cfg, noise, carry.reps, carry.tuning)
+    walkers, swap = carry.walkers, jnp.zeros((reps.log_lik.shape[0], 0))
+    if cfg.n_temperatures > 1:
+        u = noise.swap[:, :-1]
+        reps, walkers, swap = _swap_all(u, reps, walkers, carry.tuning.betas, t % 2)
+    evals = carry.n_grad + evals
+    return carry._replace(reps=reps, walkers=walkers, n_grad=evals), accept, swap
+
+
+def _adapt(
+    cfg: _Config, laplace: _Laplace, carry: _Carry, accept: Array, swap: Array, t: Array
+) -> _Carry:
+    """All warm-up adaptation after sweep ``t`` (branch-free: cheap next to the sweep)."""
+    tuning = _adapt_step(carry.tuning, accept, cfg.target_accept)
+    if cfg.adapt_ladder and cfg.n_temperatures > 2:
+        ladder_end = int(_LADDER_END * cfg.n_warmup)
+        tuning = _select(t < ladder_end, _adapt_ladder(tuning, swap, t, laplace), tuning)
+    cov_start, cov_end = int(_COV_START * cfg.n_warmup), int(_COV_END * cfg.n_warmup)
+    in_window = (t >= cov_start) & (t < cov_end)
+    moments = _accumulate(carry.moments, carry.reps.x, laplace.centre)
+    moments = _select(in_window, moments, carry.moments)
+    switched = tuning._replace(
+        sqrt_cov=_empirical_root(moments, tuning.sqrt_cov), step_count=jnp.zeros(())
+    )
+    tuning = _select(t == cov_end - 1, switched, tuning)
+    tuning = _select(t < cfg.n_warmup, tuning, carry.tuning)
+    return carry._replace(tuning=tuning, moments=moments)
+
+
+def _step(
+    flat: _Flat, cfg: _Config, laplace: _Laplace, carry: _Carry, t: Array
+) -> tuple[_Carry, _Trace]:
+    """Sweep ``t`` of warm-up or sampling; round trips are counted from the first draw on."""
+    walkers = carry.walkers
+    carry = carry._replace(walkers=walkers._replace(trips=walkers.trips * (t != cfg.n_warmup)))
+    carry, accept, swap = _sweep(flat, cfg, carry, t)
+    carry = _adapt(cfg, laplace, carry, accept, swap, t)
+    return carry, _Trace(carry.reps.log_lik, carry.reps.x[:, -1, :], accept, swap)
+
+
+def _initial_carry(
+    flat: _Flat, key: Array, x0: Array, betas: Array, log_step: Array, laplace: _Laplace
+) -> _Carry:
+    n_runs, n_temps, dim = x0.shape
+    reps = jax.vmap(jax.vmap(lambda x: _evaluate(flat, x)))(x0)
+    labels = jnp.broadcast_to(jnp.arange(n_temps), (n_runs, n_temps))
+    zeros = jnp.zeros((n_runs, n_temps), jnp.int32)
+    walkers = _Walkers(labels, zeros, jnp.zeros(n_runs, jnp.int32))
+    gaps = jnp.diff(betas)
+    log_gaps = jnp.log(jnp.where(gaps > 0, gaps, 1.0))
+    tuning = _Tuning(log_gaps, betas, log_step, _laplace_root(laplace, betas), jnp.zeros(()))
+    moments = _Moments(jnp.array(0.0), jnp.zeros((n_temps, dim)), jnp.zeros((n_temps, dim, dim)))
+    return _Carry(key, reps, walkers, tuning, moments, jnp.array(n_runs * n_temps))
+
+
+def _run(
+    log_prior: LogDensity,
+    log_likelihood: LogDensity,
+    cfg: _Config,
+    key: Array,
+    x0: Array,
+    template: PyTree,
+    betas: Array,
+    log_step: Array,
+    laplace: _Laplace,
+) -> tuple[_Carry, _Trace]:
+    """Warm-up then sampling of all runs; everything inside this one jitted function."""
+    flat = _flatten(log_prior, log_likelihood, template)
+    carry = _initial_carry(flat, key, x0, betas, log_step, laplace)
+
+    def step(c: _Carry, t: Array) -> tuple[_Carry, _Trace]:
+        return _step(flat, cfg, laplace, c, t)
+
+    carry, trace = jax.lax.scan(step, carry, jnp.arange(cfg.n_warmup + cfg.n_samples))
+    return carry, jax.tree_util.tree_map(lambda a: a[cfg.n_warmup :], trace)
+
+
+_run_jit = jax.jit(_run, static_argnums=(0, 1, 2))
+
+
+# --------------------------------------------------------------------------------------------
+# Laplace model and initial ladder (numpy, outside the sampler)
+# --------------------------------------------------------------------------------------------
+
+
+class _Problem(NamedTuple):
+    """What the public functions prepare before sampling."""
+
+    points: np.ndarray  # (n_init, d) flat starting points
+    template: PyTree  # one point with the user's structure
+    laplace: _Laplace
+    n_setup_evals: int  # gradient-evaluation equivalents spent here
+
+
+def _inspect(flat: _Flat, points: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Log target, prior gradient and both negative Hessians at every start (one jit)."""
+
+    def one(x: Array) -> tuple[Array, ...]:
+        value = flat.log_prior(x) + flat.log_lik(x)
+        hessians = (-jax.hessian(flat.log_prior)(x), -jax.hessian(flat.log_lik)(x))
+        return value, jax.grad(flat.log_prior)(x), *hessians
+
+    return tuple(np.asarray(a) for a in jax.jit(jax.vmap(one))(jnp.asarray(points)))
+
+
+def _prepare(log_prior: LogDensity, log_likelihood: LogDensity, init: PyTree) -> _Problem:
+    """Validate the starts, pick the best one and build the Laplace model there."""
+    points, template = _init_points(init)
+    flat = _flatten(log_prior, log_likelihood, template)
+    values, grads, h_prior, h_lik = _inspect(flat, points)
+    finite = np.where(np.isfinite(values), values, -np.inf)
+    if not np.any(np.isfinite(finite)):
+        _v.fail("init", "contain a point of finite log prior and log likelihood", values)
+    best = int(np.argmax(finite))
+    laplace = _laplace(points[best], grads[best], h_prior[best], h_lik[best])
+    return _Problem(points, template, laplace, points.shape[0] * (1 + points.shape[1]))
+
+
+def _clip_psd(matrix: np.ndarray, floor: float) -> np.ndarray:
+    w, v = np.linalg.eigh(matrix)
+    return (v * np.maximum(w, floor)) @ v.T
+
+
+def _laplace(
+    x: np.ndarray, grad: np.ndarray, precision: np.ndarray, curvature: np.ndarray
+) -> _Laplace:
+    """Generalised eigen-decomposition of the likelihood curvature against the prior's.
+
+    ``precision`` and ``curvature`` are the negative Hessians of log prior and log likelihood
+    at ``x``, ``grad`` the gradient of the log prior there.
+    """
+    precision, curvature = 0.5 * (precision + precision.T), 0.5 * (curvature + curvature.T)
+    top = max(float(np.max(np.abs(np.linalg.eigvalsh(precision)))), 1e-300)
+    prior_root = np.linalg.cholesky(_clip_psd(precision, 1e-9 * top))
+    whiten = np.linalg.inv(prior_root)  # P^-1 = whiten.T @ whiten
+    lam, vec = np.linalg.eigh(whiten @ curvature @ whiten.T)
+    lam = np.clip(lam, 0.0, None)
+    basis = whiten.T @ vec
+    offset = vec.T @ (whiten @ grad)
+    if not (np.all(np.isfinite(basis)) and np.all(np.isfinite(lam))):
+        basis, lam, offset = np.eye(x.size), np.zeros(x.size), np.zeros(x.size)
+    return _Laplace(*(jnp.asarray(a) for a in (x, basis, lam, np.nan_to_num(offset))))
+
+
+def _energy_sd(laplace: _Laplace, betas: np.ndarray) -> np.ndarray:
+    """sd of log p(y|θ) under the Laplace model of p_β (prior mean offset included)."""
+    lam = np.asarray(laplace.eigenvalues)[None, :]
+    shrink = 1.0 / (1.0 + betas[:, None] * lam)
+    offset = np.asarray(laplace.offset)[None, :] * shrink
+    var = 0.5 * lam**2 * shrink**2 + lam**2 * shrink * offset**2
+    return np.sqrt(var.sum(axis=1))
+
+
+def _length_grid(laplace: _Laplace) -> tuple[np.ndarray, np.ndarray]:
+    """β grid and thermodynamic length ℓ(β) on it (trapezoid rule on a log grid)."""
+    lam_max = max(float(np.max(laplace.eigenvalues)), 1.0)
+    grid = np.concatenate([[0.0], np.logspace(-3.0 - math.log10(lam_max), 0.0, 4000)])
+    sd = _energy_sd(laplace, grid)
+    length = np.concatenate([[0.0], np.cumsum(0.5 * (sd[1:] + sd[:-1]) * np.diff(grid))])
+    return grid, length
+
+
+def _auto_ladder(laplace: _Laplace, n_temperatures: int | None, target_swap: float) -> np.ndarray:
+    """Temperatures at equal thermodynamic-length steps of the Laplace model."""
+    grid, length = _length_grid(laplace)
+    if n_temperatures is None:
+        step = 2.0 * float(erfcinv(target_swap))
+        n_temperatures = math.ceil(length[-1] / step) + 1
+        n_temperatures = min(max(n_temperatures, _MIN_AUTO_TEMPERATURES), _MAX_AUTO_TEMPERATURES)
+    if length[-1] <= 0:
+        return np.linspace(0.0, 1.0, n_temperatures)
+    targets = np.linspace(0.0, length[-1], n_temperatures)
+    keep = np.concatenate([[True], np.diff(length) > 0])
+    betas = np.interp(targets, length[keep], grid[keep])
+    betas[0], betas[-1] = 0.0, 1.0
+    return np.maximum.accumulate(betas)
+
+
+# --------------------------------------------------------------------------------------------
+# Estimators from the trace (numpy)
+# --------------------------------------------------------------------------------------------
+
+
+def _log_mean_exp(values: np.ndarray, axis: int | tuple[int, ...]) -> np.ndarray:
+    count = np.prod([values.shape[a] for a in np.atleast_1d(axis)])
+    return logsumexp(values, axis=axis) - np.log(count)
+
+
+def _stepping_stone(log_lik: np.ndarray, betas: np.ndarray) -> tuple[float, np.ndarray]:
+    """Pooled and per-run stepping-stone log Z from log-likelihoods of shape (S, R, L)."""
+    weights = np.diff(betas)[None, None, :] * log_lik[:, :, :-1]
+    weights = np.where(np.isnan(weights), -np.inf, weights)
+    pooled = float(np.sum(_log_mean_exp(weights, axis=(0, 1))))
+    runs = np.sum(_log_mean_exp(weights, axis=0), axis=-1)
+    return pooled, runs
+
+
+def _bar_pair(forward: np.ndarray, backward: np.ndarray) -> float:
+    """Bennett's acceptance ratio for log(Z_b / Z_a) from w = log q_b/q_a at draws of a and b.
+
+    Solves Σ_a σ(w - r + c) = Σ_b σ(r - w - c), c = log(N_a / N_b), for r (monotone in r).
+    """
+    forward, backward = forward[np.isfinite(forward)], backward[np.isfinite(backward)]
+    if forward.size == 0 or backward.size == 0:
+        return -math.inf
+    shift = math.log(forward.size / backward.size)
+
+    def excess(r: float) -> float:
+        left = np.sum(expit(forward - r + shift))
+        return float(left - np.sum(expit(r - backward - shift)))
+
+    low = min(forward.min(), backward.min()) - 50.0
+    high = max(forward.max(), backward.max()) + 50.0
+    return float(brentq(excess, low, high, xtol=1e-10))
+
+
+def _bennett(log_lik: np.ndarray, betas: np.ndarray) -> tuple[float, np.ndarray]:
+    """Pooled and per-run log Z by Bennett's acceptance ratio between neighbours (S, R, L)."""
+    gaps = np.diff(betas)
+    n_runs = log_lik.shape[1]
+
+    def chain(ll: np.ndarray) -> float:
+        return sum(_bar_pair(gaps[i] * ll[:, i], gaps[i] * ll[:, i + 1]) for i in range(gaps.size))
+
+    pooled = chain(log_lik.reshape(-1, betas.size))
+    runs = np.array([chain(log_lik[:, r, :]) for r in range(n_runs)])
+    return pooled, runs
+
+
+def _thermodynamic_integration(log_lik: np.ndarray, betas: np.ndarray) -> float:
+    mean = np.mean(np.where(np.isfinite(log_lik), log_lik, np.nan), axis=(0, 1))
+    return float(np.sum(0.5 * (mean[1:] + mean[:-1]) * np.diff(betas)))
+
+
+def _ess(chains: np.ndarray) -> float:
+    """Effective sample size of one scalar, chains of shape (S, R), summed over chains.
+
+    Geyer's initial positive sequence on the FFT autocorrelation of each chain.
+    """
+    n = chains.shape[0]
+    centred = chains - chains.mean(axis=0)
+    spectrum = np.fft.rfft(centred, n=2 * n, axis=0)
+    acov = np.fft.irfft(spectrum * np.conj(spectrum), axis=0)[:n] / n
+    total = 0.0
+    for r in range(chains.shape[1]):
+        if not acov[0, r] > 0:
+            total += n
+            continue
+        rho = acov[:, r] / acov[0, r]
+        pairs = rho[: n - n % 2].reshape(-1, 2).sum(axis=1)
+        positive = np.cumprod(pairs > 0).astype(bool)
+        tau = -1.0 + 2.0 * np.sum(pairs[positive])
+        total += n / max(tau, 1.0 / n)
+    return float(total)
+
+
+def _standard_error(runs: np.ndarray) -> float:
+    if runs.size < 2:
+        return math.nan
+    return float(np.std(runs, ddof=1) / math.sqrt(runs.size))
+
+
+# --------------------------------------------------------------------------------------------
+# Public API helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _init_points(init: PyTree) -> tuple[np.ndarray, PyTree]:
+    """Flat starting points (n_init, d) and one template point of the pytree structure."""
+    leaves = jax.tree_util.tree_leaves(init)
+    if not leaves:
+        _v.fail("init", "be a pytree with at least one array leaf", init, error=TypeError)
+    sizes = {np.shape(leaf)[0] if np.ndim(leaf) else 0 for leaf in leaves}
+    if len(sizes) != 1 or min(sizes) < 1:
+        _v.fail("init", "have leaves sharing one leading axis of starting points", sizes)
+    batch = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), init)
+    template = jax.tree_util.tree_map(lambda a: a[0], batch)
+    points = jax.vmap(lambda tree: ravel_pytree(tree)[0])(batch)
+    return np.asarray(points), template
+
+
+def _tile(points: np.ndarray, n_runs: int, n_temps: int) -> np.ndarray:
+    """Starting positions (R, L, d): the init points cycled over runs and temperatures."""
+    index = np.arange(n_runs * n_temps) % points.shape[0]
+    return points[index].reshape(n_runs, n_temps, -1)
+
+
+def _check_betas(betas: Any) -> np.ndarray:
+    ladder = _v.as_float_array("betas", betas)
+    _v.check_finite("betas", ladder)
+    if ladder.size < 2 or ladder[0] != 0.0 or ladder[-1] != 1.0 or np.any(np.diff(ladder) <= 0):
+        _v.fail("betas", "increase strictly from exactly 0 to exactly 1 (at least 2 values)", betas)
+    return ladder
+
+
+def _config(**values: Any) -> _Config:
+    ints = {"n_warmup": 10, "n_samples": 10, "n_independent": 1, "max_leapfrog": 1}
+    for name, minimum in ints.items():
+        values[name] = _v.check_positive_int(name, values[name], minimum=minimum)
+    length = _v.check_positive_float("trajectory_length", values["trajectory_length"])
+    values["trajectory_length"] = length
+    values["target_accept"] = _v.check_fraction("target_accept", values["target_accept"])
+    return _Config(**values)
+
+
+def _initial_log_step(dim: int) -> np.ndarray:
+    """A step of ~d^(-1/4) in whitened units suits near-Gaussian targets."""
+    return np.full(1, math.log(1.2 * dim ** (-0.25)))
+
+
+def _execute(
+    log_prior: LogDensity,
+    log_likelihood: LogDensity,
+    cfg: _Config,
+    key: Array,
+    problem: _Problem,
+    betas: np.ndarray,
+) -> tuple[_Carry, _Trace, float]:
+    """Compile (timed) and run the sampler; returns the final carry, the trace, compile time."""
+    x0 = _tile(problem.points, cfg.n_independent, cfg.n_temperatures)
+    log_step = jnp.asarray(np.repeat(_initial_log_step(x0.shape[-1]), betas.size))
+    args = (
+        _internal_key(key),
+        jnp.asarray(x0),
+        problem.template,
+        jnp.asarray(betas),
+        log_step,
+        problem.laplace,
+    )
+    start = time.perf_counter()
+    compiled = _run_jit.lower(log_prior, log_likelihood, cfg, *args).compile()
+    compile_time = time.perf_counter() - start
+    carry, trace = compiled(*args)
+    jax.block_until_ready(trace)
+    return carry, trace, compile_time
+
+
+def _unravel_draws(template: PyTree, draws: Array) -> PyTree:
+    """Draws (S, R, d) -> pytree with a leading axis of S * R draws (run-major)."""
+    _, unravel = ravel_pytree(template)
+    flat = jnp.swapaxes(draws, 0, 1).reshape(-1, draws.shape[-1])
+    return jax.tree_util.tree_map(np.asarray, jax.vmap(unravel)(flat))
+
+
+def _evaluation_count(carry: _Carry, problem: _Problem) -> int:
+    """Gradient evaluations of the sampler plus the Hessians (one per dimension) at the starts."""
+    return int(carry.n_grad) + problem.n_setup_evals
+
+
+def _warn(result: EvidenceResult) -> None:
+    problems = []
+    if result.swap_rates.size and float(np.min(result.swap_rates)) < SWAP_RATE_MIN:
+        worst = int(np.argmin(result.swap_rates))
+        problems.append(
+            f"swap rate {result.swap_rates[worst]:.3f} < {SWAP_RATE_MIN} between β="
+            f"{result.betas[worst]:.3g} and β={result.betas[worst + 1]:.3g} (add temperatures)"
+        )
+    if result.round_trips == 0:
+        problems.append("no replica travelled β=0 -> 1 -> 0 during sampling (sample longer)")
+    if not result.log_z_se <= SE_MAX:
+        problems.append(f"standard error of log Z {result.log_z_se:.3g} > {SE_MAX} nat")
+    if problems:
+        warnings.warn(
+            "replica-exchange evidence may be unreliable: " + "; ".join(problems),
+            EvidenceWarning,
+            stacklevel=3,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def replica_exchange(
+    log_prior: LogDensity,
+    log_likelihood: LogDensity,
+    init: PyTree,
+    *,
+    key: Array,
+    n_temperatures: int | None = None,
+    betas: Any = None,
+    n_warmup: int = 1000,
+    n_samples: int = 1000,
+    n_independent: int = 4,
+    trajectory_length: float = 1.5,
+    max_leapfrog: int = 32,
+    target_accept: float = 0.75,
+    target_swap: float = 0.5,
+    adapt_ladder: bool = True,
+) -> EvidenceResult:
+    """Estimate log Z = log ∫ p(y|θ) p(θ) dθ by replica exchange and stepping-stone sampling.
+
+    Parameters
+    ----------
+    log_prior, log_likelihood : callable
+        Pure JAX functions of a pytree ``theta`` returning a scalar: the log prior density in the
+        unconstrained parametrisation (Jacobian included; must be proper) and log p(y|θ).
+        Non-finite values are treated as -inf (rejected moves).
+    init : pytree
+        Starting points: every leaf has a leading axis of the same length (e.g. several optima of
+        a multi-start optimiser). Replicas start from these, cycled; starting anywhere does not
+        bias replica exchange, but good optima shorten the warm-up.
+    key : jax.Array
+        PRNG key.
+    n_temperatures : int, optional
+        Number L of temperatures. Default: from the thermodynamic length of a Laplace model at
+        the best start so that the predicted swap acceptance is ``target_swap``, clipped to
+        [4, 64].
+    betas : array_like, optional
+        Initial ladder, strictly increasing from exactly 0 to exactly 1; overrides
+        ``n_temperatures``. It is still adapted unless ``adapt_ladder=False``.
+    n_warmup, n_samples : int
+        Sweeps of warm-up (adaptation, discarded) and of sampling. A sweep is one HMC trajectory
+        per replica followed by one round of neighbour swaps.
+    n_independent : int
+        Independent runs of the whole ladder (vmapped, shared tuning); their spread gives the
+        standard error. With 1 run the standard error is NaN.
+    trajectory_length : float
+        Mean HMC integration time in preconditioned (whitened) units; each sweep draws a length
+        uniformly in [0.5, 1.5] times this value (avoids the periodicity of fixed lengths). About
+        π/2 decorrelates a Gaussian target in one trajectory.
+    max_leapfrog : int
+        Cap on the leapfrog steps of one trajectory.
+    target_accept : float
+        HMC acceptance targeted by the step-size adaptation.
+    target_swap : float
+        Swap acceptance aimed at when choosing the number of temperatures.
+    adapt_ladder : bool
+        Adapt the interior temperatures during warm-up so that swap rates even out.
+
+    Returns
+    -------
+    EvidenceResult
+        Estimate, standard error, diagnostics and β = 1 draws.
+
+    Warns
+    -----
+    EvidenceWarning
+        If a swap rate is below ``SWAP_RATE_MIN``, no round trip happened during sampling, or the
+        standard error exceeds ``SE_MAX`` nat.
+    """
+    start = time.perf_counter()
+    n_independent = _v.check_positive_int("n_independent", n_independent)
+    target_swap = _v.check_fraction("target_swap", target_swap)
+    ladder = None if betas is None else _check_betas(betas)
+    if ladder is None and n_temperatures is not None:
+        n_temperatures = _v.check_positive_int("n_temperatures", n_temperatures, minimum=2)
+    problem = _prepare(log_prior, log_likelihood, init)
+    if ladder is None:
+        ladder = _auto_ladder(problem.laplace, n_temperatures, target_swap)
+    cfg = _config(
+        n_temperatures=int(ladder.size),
+        n_independent=n_independent,
+        n_warmup=n_warmup,
+        n_samples=n_samples,
+        trajectory_length=trajectory_length,
+        max_leapfrog=max_leapfrog,
+        target_accept=target_accept,
+        adapt_ladder=bool(adapt_ladder),
+    )
+    carry, trace, compile_time = _execute(log_prior, log_likelihood, cfg, key, problem, ladder)
+    result = _summarise(carry, trace, problem, compile_time, start)
+    _warn(result)
+    return result
+
+
+def _summarise(
+    carry: _Carry, trace: _Trace, problem: _Problem, compile_time: float, start: float
+) -> EvidenceResult:
+    betas = np.asarray(carry.tuning.betas)
+    log_lik = np.asarray(trace.log_lik)  # (S, R, L)
+    log_z, runs = _stepping_stone(log_lik, betas)
+    se = _standard_error(runs)
+    evals = _evaluation_count(carry, problem)
+    return EvidenceResult(
+        log_z=log_z,
+        log_z_se=se,
+        free_energy=-log_z,
+        free_energy_se=se,
+        log_z_runs=runs,
+        log_z_ti=_thermodynamic_integration(log_lik, betas),
+        betas=betas,
+        swap_rates=np.asarray(trace.swap).mean(axis=(0, 1)),
+        round_trips=int(np.sum(carry.walkers.trips)),
+        accept_rates=np.asarray(trace.accept).mean(axis=(0, 1)),
+        step_sizes=np.exp(np.asarray(carry.tuning.log_step)),
+        ess=np.array([_ess(log_lik[:, :, i]) for i in range(betas.size)]),
+        n_likelihood_evals=evals,
+        n_gradient_evals=evals,
+        wall_time=time.perf_counter() - start,
+        compile_time=compile_time,
+        samples=_unravel_draws(problem.template, trace.top),
+    )
+
+
+def wbic(
+    log_prior: LogDensity,
+    log_likelihood: LogDensity,
+    init: PyTree,
+    *,
+    n_data: int,
+    key: Array,
+    n_warmup: int = 500,
+    n_samples: int = 1000,
+    n_independent: int = 4,
+    trajectory_length: float = 1.5,
+    max_leapfrog: int = 32,
+    target_accept: float = 0.75,
+) -> WBICResult:
+    """WBIC = E_β[-log p(y|θ)] at β = 1/log(n_data), a cheap screen of F (Watanabe 2013).
+
+    Parameters
+    ----------
+    log_prior, log_likelihood, init, key
+        As in :func:`replica_exchange`.
+    n_data : int
+        Number of data points n (at least 2).
+    n_warmup, n_samples, n_independent, trajectory_length, max_leapfrog, target_accept
+        As in :func:`replica_exchange`, for the single tempered chain of each run.
+
+    Returns
+    -------
+    WBICResult
+        WBIC, its standard error across runs, and diagnostics.
+
+    Notes
+    -----
+    WBIC agrees with F to O_p(sqrt(log n)) for regular and singular models alike, but in
+    prototypes it was 5-20 nats off and collapsed when chains stuck in one mode: use it to
+    screen candidate models, and :func:`replica_exchange` to decide.
+    """
+    start = time.perf_counter()
+    n_data = _v.check_positive_int("n_data", n_data, minimum=2)
+    beta = 1.0 / math.log(n_data)
+    n_independent = _v.check_positive_int("n_independent", n_independent)
+    problem = _prepare(log_prior, log_likelihood, init)
+    cfg = _config(
+        n_temperatures=1,
+        n_independent=n_independent,
+        n_warmup=n_warmup,
+        n_samples=n_samples,
+        trajectory_length=trajectory_length,
+        max_leapfrog=max_leapfrog,
+        target_accept=target_accept,
+        adapt_ladder=False,
+    )
+    carry, trace, compile_time = _execute(
+        log_prior, log_likelihood, cfg, key, problem, np.array([beta])
+    )
+    log_lik = np.asarray(trace.log_lik)[:, :, 0]  # (S, R)
+    runs = -log_lik.mean(axis=0)
+    value = float(-log_lik.mean())
+    se = _standard_error(runs)
+    evals = _evaluation_count(carry, problem)
+    return WBICResult(
+        wbic=value,
+        wbic_se=se,
+        free_energy=value,
+        free_energy_se=se,
+        log_z=-value,
+        beta=beta,
+        wbic_runs=runs,
+        accept_rate=float(np.mean(trace.accept)),
+        step_size=float(np.exp(carry.tuning.log_step[0])),
+        ess=_ess(log_lik),
+        n_likelihood_evals=evals,
+        n_gradient_evals=evals,
+        wall_time=time.perf_counter() - start,
+        compile_time=compile_time,
+        samples=_unravel_draws(problem.template, trace.top),
+    )

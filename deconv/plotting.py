@@ -1,0 +1,98 @@
+"""Figures of fits. Every function takes ``axes=``/``ax=``, returns Axes and never shows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from deconv.results import Fit
+
+
+def _two_panels(axes: Any) -> np.ndarray:
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(
+            2, 1, figsize=(7.0, 5.0), sharex=True, height_ratios=(3, 1), layout="constrained"
+        )
+    axes = np.atleast_1d(axes)
+    if axes.size != 2:
+        raise ValueError(f"axes must hold 2 Axes (fit, residuals); got {axes.size}")
+    return axes
+
+
+def plot_fit(
+    fit: Fit,
+    axes: Any = None,
+    *,
+    n_draws: int = 200,
+    hdi_prob: float = 0.94,
+    components: bool = True,
+) -> np.ndarray:
+    """Data, posterior mean curve with its credible band, peak components and residuals.
+
+    Parameters
+    ----------
+    fit : Fit
+        The result to draw.
+    axes : pair of matplotlib Axes, optional
+        Top (fit) and bottom (residual) panels; created when omitted.
+    n_draws : int
+        Posterior draws used for the band and the mean curve.
+    hdi_prob : float
+        Probability mass of the central credible band of the noise-free curve.
+    components : bool
+        Draw each peak (posterior mean) on top of the baseline.
+
+    Returns
+    -------
+    numpy.ndarray of Axes
+        The two panels.
+    """
+    top, bottom = _two_panels(axes)
+    spectrum = fit.spectrum
+    prediction = fit.predict(n_draws=n_draws)
+    x, total = prediction["x"], prediction["total"]
+    mean = total.mean(axis=0)
+    tail = (1.0 - hdi_prob) / 2.0
+    low, high = np.quantile(total, [tail, 1.0 - tail], axis=0)
+    top.plot(x, spectrum.y, ".", color="0.35", markersize=2.5, label="data", zorder=1)
+    if total.shape[0] > 1:
+        top.fill_between(
+            x, low, high, color="C0", alpha=0.3, lw=0, label=f"{hdi_prob:.0%} band", zorder=2
+        )
+    top.plot(x, mean, color="C0", lw=1.5, label="posterior mean", zorder=3)
+    if components:
+        baseline = prediction["baseline"].mean(axis=0)
+        top.plot(x, baseline, color="0.5", ls="--", lw=1, label="baseline")
+        for k, peak in enumerate(prediction["peaks"].mean(axis=0), start=1):
+            top.plot(x, baseline + peak, lw=1, ls="-", color=f"C{k}", label=f"peak {k}")
+    top.set_ylabel(spectrum.y_unit or "intensity")
+    top.set_title(f"{spectrum.name}: {fit.model.label} ({fit.method})", fontsize=10)
+    top.legend(fontsize=7, frameon=False, ncols=2)
+    bottom.plot(x, spectrum.y - mean, ".", color="0.35", markersize=2)
+    bottom.axhline(0.0, color="C0", lw=1)
+    bottom.set_ylabel("residual")
+    bottom.set_xlabel(spectrum.x_unit or "x")
+    if spectrum.descending and not top.xaxis_inverted():
+        top.invert_xaxis()
+    return np.array([top, bottom])
+
+
+def plot_trace(fit: Fit, ax: Axes | None = None, *, quantity: str = "centre") -> Axes:
+    """Trace of one per-peak quantity for every chain (a quick look at mixing)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.0, 3.0), layout="constrained")
+    values = fit.idata.posterior[quantity]
+    for chain in values["chain"].to_numpy():
+        for peak in values["peak"].to_numpy():
+            ax.plot(values.sel(chain=chain, peak=peak).to_numpy(), lw=0.5, color=f"C{chain}")
+    ax.set_xlabel("draw")
+    ax.set_ylabel(quantity)
+    return ax

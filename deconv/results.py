@@ -1,0 +1,331 @@
+"""The :class:`Fit` result: posterior as arviz InferenceData in user units, tables and report."""
+
+from __future__ import annotations
+
+import html
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from deconv._arviz import az
+from deconv.baselines import baseline_label
+from deconv.exceptions import ConvergenceWarning
+from deconv.model import (
+    PeakModel,
+    Scaling,
+    baseline_curve,
+    mean_curve,
+    peak_components,
+    pointwise_log_likelihood,
+    to_user_units,
+    vmap_draws,
+)
+from deconv.priors import describe
+from deconv.spectrum import Spectrum
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from deconv.inference import Problem
+
+PEAK_QUANTITIES = ("centre", "fwhm", "height", "area")
+HDI_PROB = 0.94
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100
+
+
+def _dims(user: dict[str, np.ndarray], model: PeakModel) -> dict[str, list[str]]:
+    dims = {}
+    for name, value in user.items():
+        extra_axes = value.ndim - 2
+        if name == "baseline":
+            dims[name] = ["baseline_term"]
+        elif extra_axes == 1 and value.shape[-1] == model.n_peaks:
+            dims[name] = ["peak"]
+    return dims
+
+
+def _pointwise(problem: Problem, samples: dict) -> np.ndarray:
+    def one(params):
+        return pointwise_log_likelihood(
+            params, problem.u, problem.v, problem.model, problem.scaling, problem.sigma_points
+        )
+
+    return np.asarray(vmap_draws(jax.jit(one), samples, 2))
+
+
+def _predictive(problem: Problem, samples: dict, key: jax.Array) -> np.ndarray:
+    """Posterior predictive draws of y (user units), noise included."""
+    model, scaling = problem.model, problem.scaling
+
+    def one(params, draw_key):
+        mean = mean_curve(params, problem.u, model, scaling)
+        if problem.sigma_points is not None:
+            scale = problem.sigma_points
+        elif model.priors.sigma is not None:
+            scale = model.priors.sigma / scaling.ys
+        else:
+            scale = params["sigma"]
+        if model.noise == "student_t":
+            noise = jax.random.t(draw_key, params["nu"], mean.shape)
+        else:
+            noise = jax.random.normal(draw_key, mean.shape)
+        return scaling.ys * (mean + scale * noise)
+
+    n_chains, n_draws = np.shape(samples["centre"])[:2]
+    keys = jax.random.split(key, n_chains * n_draws).reshape(n_chains, n_draws, -1)
+    return np.asarray(jax.jit(jax.vmap(jax.vmap(one)))(samples, keys))
+
+
+def build_idata(
+    problem: Problem, samples: dict, extra: dict | None, key: jax.Array
+) -> az.InferenceData:
+    """Assemble the posterior, log likelihood, predictive and observed data in user units."""
+    spectrum, model = problem.spectrum, problem.model
+    user = to_user_units(samples, model, problem.scaling)
+    coords: dict[str, Any] = {"peak": np.arange(1, model.n_peaks + 1), "x": spectrum.x}
+    if "baseline" in user:
+        coords["baseline_term"] = np.arange(user["baseline"].shape[-1])
+    dims = {**_dims(user, model), "y": ["x"]}
+    sample_stats = None
+    if extra is not None:
+        sample_stats = {
+            "diverging": np.asarray(extra["diverging"]),
+            "n_steps": np.asarray(extra["num_steps"]),
+            "lp": -np.asarray(extra["potential_energy"]),
+        }
+    return az.from_dict(
+        posterior=user,
+        log_likelihood={"y": _pointwise(problem, samples)},
+        posterior_predictive={"y": _predictive(problem, samples, key)},
+        observed_data={"y": spectrum.y},
+        sample_stats=sample_stats,
+        coords=coords,
+        dims=dims,
+    )
+
+
+def _peak_table(idata: az.InferenceData, model: PeakModel, sampled: bool) -> pd.DataFrame:
+    posterior = idata.posterior
+    quantities = [q for q in (*PEAK_QUANTITIES, "eta", "fwhm_lorentz") if q in posterior]
+    table = pd.DataFrame(index=pd.Index(np.arange(1, model.n_peaks + 1), name="peak"))
+    hdi = az.hdi(posterior[quantities], hdi_prob=HDI_PROB) if sampled else None
+    for name in quantities:
+        values = posterior[name]
+        table[name] = values.mean(("chain", "draw")).to_numpy()
+        if sampled:
+            table[f"{name}_sd"] = values.std(("chain", "draw"), ddof=1).to_numpy()
+            table[f"{name}_hdi_low"] = hdi[name].sel(hdi="lower").to_numpy()
+            table[f"{name}_hdi_high"] = hdi[name].sel(hdi="higher").to_numpy()
+        else:
+            for suffix in ("sd", "hdi_low", "hdi_high"):
+                table[f"{name}_{suffix}"] = np.nan
+    return table
+
+
+def _diagnostics(idata: az.InferenceData, extra: dict | None, n_chains: int) -> dict[str, Any]:
+    if extra is None:
+        return {"method": "map"}
+    posterior = idata.posterior
+    out: dict[str, Any] = {"n_chains": n_chains, "n_draws": int(posterior.sizes["draw"])}
+    out["divergences"] = int(np.sum(extra["diverging"]))
+    if n_chains > 1:
+        out["r_hat_max"] = float(az.rhat(posterior).to_array().max())
+    else:
+        out["r_hat_max"] = float("nan")
+    out["ess_bulk_min"] = float(az.ess(posterior, method="bulk").to_array().min())
+    out["ess_tail_min"] = float(az.ess(posterior, method="tail").to_array().min())
+    out["mean_steps"] = float(np.mean(extra["num_steps"]))
+    return out
+
+
+def convergence_problems(diagnostics: dict[str, Any]) -> list[str]:
+    """Human-readable list of failed convergence checks (empty when all pass)."""
+    if diagnostics.get("method") == "map":
+        return []
+    problems = []
+    if diagnostics["r_hat_max"] > RHAT_MAX:
+        problems.append(f"max r-hat {diagnostics['r_hat_max']:.3f} > {RHAT_MAX}")
+    ess_min = ESS_PER_CHAIN_MIN * diagnostics["n_chains"]
+    if diagnostics["ess_bulk_min"] < ess_min:
+        problems.append(f"min bulk ESS {diagnostics['ess_bulk_min']:.0f} < {ess_min}")
+    if diagnostics["divergences"] > 0:
+        problems.append(f"{diagnostics['divergences']} divergent transitions")
+    return problems
+
+
+def warn_on_poor_diagnostics(result: Fit, *, stacklevel: int = 2) -> None:
+    """Emit a :class:`ConvergenceWarning` naming every failed check."""
+    problems = convergence_problems(result.diagnostics)
+    if problems:
+        warnings.warn(
+            f"{result.model.label}: "
+            + "; ".join(problems)
+            + ". Run longer chains (num_warmup, num_samples), raise target_accept, or check "
+            "whether the posterior is multimodal (see Fit.optima).",
+            ConvergenceWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Fit:
+    """One spectrum fitted under one model.
+
+    Attributes
+    ----------
+    spectrum : Spectrum
+        The data.
+    model : PeakModel
+        The model (K, shape, baseline, noise, priors).
+    method : str
+        ``"map"`` or ``"nuts"``.
+    idata : arviz.InferenceData
+        ``posterior`` (user units: ``centre``, ``fwhm``, ``height``, ``area`` per peak, shape
+        parameters, ``baseline`` coefficients, ``sigma``), ``log_likelihood``,
+        ``posterior_predictive`` and ``observed_data``. A MAP fit holds one draw.
+    optima : pandas.DataFrame
+        The distinct optima of the multi-start MAP, best first.
+    diagnostics : dict
+        r-hat, ESS, divergences (NUTS) and wall time.
+    """
+
+    spectrum: Spectrum
+    model: PeakModel
+    method: str
+    idata: az.InferenceData
+    optima: pd.DataFrame
+    diagnostics: dict[str, Any]
+    scaling: Scaling
+    samples_internal: dict[str, np.ndarray] = field(repr=False)
+
+    @cached_property
+    def peak_table(self) -> pd.DataFrame:
+        """Centre, FWHM, height and area per peak: mean, sd and 94 % HDI (user units)."""
+        return _peak_table(self.idata, self.model, self.method != "map")
+
+    @property
+    def n_draws(self) -> int:
+        return int(np.prod(np.shape(self.samples_internal["centre"])[:2]))
+
+    def draws(self, n_draws: int | None = None, *, seed: int = 0) -> dict[str, np.ndarray]:
+        """Internal-unit draws flattened to one leading axis, optionally thinned at random."""
+        flat = {k: np.reshape(a, (-1, *np.shape(a)[2:])) for k, a in self.samples_internal.items()}
+        total = self.n_draws
+        if n_draws is None or n_draws >= total:
+            return flat
+        index = np.random.default_rng(seed).choice(total, n_draws, replace=False)
+        return {k: a[index] for k, a in flat.items()}
+
+    def predict(self, x: np.ndarray | None = None, *, n_draws: int | None = 200) -> dict:
+        """Posterior draws of the noise-free curve, its peaks and baseline (user units).
+
+        Returns a dict with ``x``, ``total`` (draws, n), ``peaks`` (draws, K, n) and
+        ``baseline`` (draws, n).
+        """
+        x = self.spectrum.x if x is None else np.asarray(x, dtype=float)
+        x0, dx, ys = self.scaling
+        u = jnp.asarray((x - x0) / dx)
+        model, scaling = self.model, self.scaling
+
+        def one(params):
+            peaks = peak_components(params, u, model)
+            return peaks, baseline_curve(params, u, model, scaling)
+
+        peaks, base = jax.jit(jax.vmap(one))(self.draws(n_draws))
+        peaks, base = ys * np.asarray(peaks), ys * np.asarray(base)
+        return {"x": x, "total": peaks.sum(axis=1) + base, "peaks": peaks, "baseline": base}
+
+    def report(self) -> str:
+        """A plain-text report: model, priors, diagnostics and the peak table."""
+        pri = self.model.priors
+        lines = [
+            f"specbayes fit of {self.spectrum.name!r} ({self.spectrum.n_points} points)",
+            f"model    : {self.model.label}, noise {self.model.noise}",
+            f"method   : {self.method}",
+            "priors   : "
+            + ", ".join(
+                f"{name} ~ {describe(getattr(pri, attr))}"
+                for name, attr in (
+                    ("centre", "centre"),
+                    (pri.width_kind, "width"),
+                    (pri.amplitude_kind, "amplitude"),
+                )
+            )
+            + (f", sigma fixed at {pri.sigma:g}" if pri.sigma is not None else ""),
+            f"baseline : {baseline_label(self.model.baseline)}",
+            f"MAP      : {len(self.optima)} distinct optima; best -log p(theta, y) = "
+            f"{self.optima['neg_log_posterior'].iloc[0]:.3f} reached by "
+            f"{self.optima['n_starts'].iloc[0]} starts",
+        ]
+        diagnostics = {k: v for k, v in self.diagnostics.items() if k != "method"}
+        if diagnostics:
+            lines.append(
+                "diagnost.: " + ", ".join(f"{k}={_fmt(v)}" for k, v in diagnostics.items())
+            )
+        problems = convergence_problems(self.diagnostics)
+        lines.append("converged: " + ("NO - " + "; ".join(problems) if problems else "yes"))
+        columns = [c for c in self.peak_table.columns if not c.endswith(("_hdi_low", "_hdi_high"))]
+        lines += ["", self.peak_table[columns].to_string(float_format=lambda f: f"{f:.6g}")]
+        if "sigma" in self.idata.posterior:
+            sigma = float(self.idata.posterior["sigma"].mean())
+            lines.append(f"\nnoise sigma (posterior mean): {sigma:.6g}")
+        return "\n".join(lines)
+
+    def plot(self, axes: Any = None, **kwargs: Any) -> Axes:
+        """Data, posterior mean with credible band, components and residuals.
+
+        See :func:`deconv.plotting.plot_fit`.
+        """
+        from deconv.plotting import plot_fit
+
+        return plot_fit(self, axes=axes, **kwargs)
+
+    def _repr_html_(self) -> str:
+        title = html.escape(f"Fit: {self.model.label} ({self.method}) of {self.spectrum.name}")
+        problems = convergence_problems(self.diagnostics)
+        status = "converged" if not problems else "NOT converged: " + "; ".join(problems)
+        return f"<h4>{title}</h4><p>{html.escape(status)}</p>" + self.peak_table.to_html(
+            float_format=lambda f: f"{f:.5g}"
+        )
+
+    def __repr__(self) -> str:
+        return f"Fit({self.model.label}, method={self.method!r}, spectrum={self.spectrum.name!r})"
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def build_fit(
+    problem: Problem,
+    method: str,
+    samples: dict,
+    extra: dict | None,
+    optima: pd.DataFrame,
+    *,
+    key: jax.Array,
+    wall_time: float,
+) -> Fit:
+    """Turn internal samples (chain, draw, ...) into a :class:`Fit`."""
+    samples = {k: jnp.asarray(a) for k, a in samples.items()}
+    idata = build_idata(problem, samples, extra, key)
+    n_chains = int(np.shape(samples["centre"])[0])
+    diagnostics = _diagnostics(idata, extra, n_chains)
+    diagnostics["wall_time_s"] = round(wall_time, 3)
+    return Fit(
+        spectrum=problem.spectrum,
+        model=problem.model,
+        method=method,
+        idata=idata,
+        optima=optima,
+        diagnostics=diagnostics,
+        scaling=problem.scaling,
+        samples_internal={k: np.asarray(a) for k, a in samples.items()},
+    )
