@@ -11,7 +11,7 @@ from deconv import _validation as v
 REGISTRY = {
     "ir_carbonyl_demo": {
         "file": "ir_carbonyl_demo.csv",
-        "sha256": None,  # filled below by the maintainer script; checked when set
+        "sha256": "d18c5fe9d871676fcbe72e99dd23d4656810fe29ec9bb6d6939d9155a5912bba",
         "description": "synthetic IR carbonyl band (datasets.ir_carbonyl(seed=0)), descending axis",
     },
 }

@@ -117,7 +117,11 @@ def synthetic_spectrum(
     x_sorted = np.sort(x_given)
     curves = peak_curves(x_sorted, table, shape)
     coefficients = np.asarray(baseline, dtype=float)
-    background = np.polynomial.polynomial.polyval(x_sorted - x_sorted[0], coefficients)
+    background = (
+        np.polynomial.polynomial.polyval(x_sorted - x_sorted[0], coefficients)
+        if coefficients.size
+        else np.zeros_like(x_sorted)
+    )
     clean = curves.sum(axis=0) + background
     extra = {name: table[name].to_numpy() for name in lineshapes.get_lineshape(shape).extra_params}
     table["area"] = np.asarray(
@@ -154,7 +158,7 @@ def nagata2012(seed: int = 0) -> Synthetic:
     ``0.1 * numpy.random.RandomState(seed).randn(301)``: seed 0 is the exact data set used in
     the literature's reference runs. Fit it with ``priors="nagata2012"``.
     """
-    x = np.round(np.arange(301) * 0.01, 10)
+    x = np.linspace(0.0, 3.0, 301)
     heights, centres = np.array(NAGATA_HEIGHTS), np.array(NAGATA_CENTRES)
     precisions = np.array(NAGATA_PRECISIONS)
     clean = np.sum(

@@ -92,6 +92,7 @@ _LADDER_GAIN = 0.3  # initial gain of the log-gap updates
 _LADDER_DECAY = 30.0  # sweeps over which that gain halves
 _STEP_GAIN = 0.5  # initial gain of the log step-size updates
 _STEP_FLOOR = 0.02  # gain floor of the step-size updates
+_PRECONDITIONER = "gradients"
 _MAX_AUTO_TEMPERATURES = 64
 _MIN_AUTO_TEMPERATURES = 4
 
@@ -114,6 +115,9 @@ class EvidenceResult:
         F = -log Z and its standard error.
     log_z_runs : numpy.ndarray
         Per-run stepping-stone estimates, shape ``(n_independent,)``.
+    log_z_bridge : float
+        Cross-check from Bennett's acceptance ratio between neighbouring temperatures (same
+        draws, both directions); it should agree with ``log_z`` within a few ``log_z_se``.
     log_z_ti : float
         Thermodynamic-integration estimate (trapezoid rule on the final ladder), a cross-check
         that is biased when the ladder is coarse.
@@ -144,6 +148,7 @@ class EvidenceResult:
     free_energy: float
     free_energy_se: float
     log_z_runs: np.ndarray
+    log_z_bridge: float
     log_z_ti: float
     betas: np.ndarray
     swap_rates: np.ndarray
@@ -289,7 +294,8 @@ def _draw_noise(key: Array, t: Array, shape: tuple[int, ...]) -> _Noise:
     k_normal, k_uniform = jax.random.split(jax.random.fold_in(key, t))
     momentum = jax.random.normal(k_normal, shape)
     size = math.prod(shape[:-1])
-    uniform = jax.random.uniform(k_uniform, (2 * size + 1,), minval=1e-300)
+    tiny = jnp.finfo(momentum.dtype).tiny
+    uniform = jax.random.uniform(k_uniform, (2 * size + 1,), momentum.dtype, minval=tiny)
     accept, swap = uniform[:-1].reshape(2, *shape[:-1])
     return _Noise(momentum, accept, swap, uniform[-1])
 
@@ -342,7 +348,7 @@ def _log_target(state: _Replicas, beta: Array) -> Array:
 
 
 def _grad_target(state: _Replicas, beta: Array) -> Array:
-    return state.grad_prior + jnp.where(beta > 0, beta, 0.0) * state.grad_lik
+    return state.grad_prior + jnp.where(beta > 0, beta * state.grad_lik, 0.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -494,10 +500,14 @@ def _adapt_ladder(tuning: _Tuning, swap: Array, t: Array, laplace: _Laplace) -> 
     return tuning._replace(log_gaps=log_gaps, betas=betas, sqrt_cov=_laplace_root(laplace, betas))
 
 
-def _adapt_step(tuning: _Tuning, accept: Array, target: float) -> _Tuning:
-    """Robbins-Monro on log step size, per temperature, pooled over runs."""
+def _adapt_step(cfg: _Config, tuning: _Tuning, accept: Array) -> _Tuning:
+    """Robbins-Monro on log step size, per temperature, pooled over runs.
+
+    The step is capped at the longest trajectory, beyond which it would have no effect.
+    """
     gain = _STEP_GAIN / (1.0 + tuning.step_count / 10.0) + _STEP_FLOOR
-    log_step = tuning.log_step + gain * (accept.mean(axis=0) - target)
+    log_step = tuning.log_step + gain * (accept.mean(axis=0) - cfg.target_accept)
+    log_step = jnp.minimum(log_step, math.log(1.5 * cfg.trajectory_length))
     return tuning._replace(log_step=log_step, step_count=tuning.step_count + 1)
 
 
@@ -508,6 +518,23 @@ def _accumulate(moments: _Moments, x: Array, centre: Array) -> _Moments:
         moments.total + dx.sum(axis=0),
         moments.outer + jnp.einsum("rli,rlj->lij", dx, dx),
     )
+
+
+def _gradient_root(moments: _Moments, fallback: Array) -> Array:
+    """Preconditioner from the second moment of the log-target gradients (Fisher identity).
+
+    E_β[g gᵀ] = E_β[-∇² log p_β] is the mean curvature, which does not see the distance
+    between modes (a draw covariance would), so the root is chol(E[g gᵀ])^-T.
+    """
+    second = moments.outer / moments.count
+    diag = jnp.diagonal(second, axis1=1, axis2=2)
+    second = 0.9 * second + 0.1 * jax.vmap(jnp.diag)(diag)
+    jitter = 1e-12 * diag.mean(axis=1)[:, None, None] * jnp.eye(second.shape[-1])
+    chol = jnp.linalg.cholesky(second + jitter)
+    eye = jnp.broadcast_to(jnp.eye(second.shape[-1]), second.shape)
+    root = jnp.swapaxes(jax.scipy.linalg.solve_triangular(chol, eye, lower=True), 1, 2)
+    ok = jnp.all(jnp.isfinite(root), axis=(1, 2)) & (moments.count > 1)
+    return jnp.where(ok[:, None, None], root, fallback)
 
 
 def _empirical_root(moments: _Moments, fallback: Array) -> Array:
@@ -552,16 +579,23 @@ def _adapt(
     cfg: _Config, laplace: _Laplace, carry: _Carry, accept: Array, swap: Array, t: Array
 ) -> _Carry:
     """All warm-up adaptation after sweep ``t`` (branch-free: cheap next to the sweep)."""
-    tuning = _adapt_step(carry.tuning, accept, cfg.target_accept)
+    tuning = _adapt_step(cfg, carry.tuning, accept)
     if cfg.adapt_ladder and cfg.n_temperatures > 2:
         ladder_end = int(_LADDER_END * cfg.n_warmup)
         tuning = _select(t < ladder_end, _adapt_ladder(tuning, swap, t, laplace), tuning)
     cov_start, cov_end = int(_COV_START * cfg.n_warmup), int(_COV_END * cfg.n_warmup)
     in_window = (t >= cov_start) & (t < cov_end)
-    moments = _accumulate(carry.moments, carry.reps.x, laplace.centre)
+    if _PRECONDITIONER == "gradients":
+        grads = carry.reps.grad_prior + tuning.betas[None, :, None] * carry.reps.grad_lik
+        moments = _accumulate(carry.moments, grads, jnp.zeros_like(laplace.centre))
+    else:
+        moments = _accumulate(carry.moments, carry.reps.x, laplace.centre)
     moments = _select(in_window, moments, carry.moments)
     switched = tuning._replace(
-        sqrt_cov=_empirical_root(moments, tuning.sqrt_cov), step_count=jnp.zeros(())
+        sqrt_cov=(_gradient_root if _PRECONDITIONER == "gradients" else _empirical_root)(
+            moments, tuning.sqrt_cov
+        ),
+        step_count=jnp.zeros(()),
     )
     tuning = _select(t == cov_end - 1, switched, tuning)
     tuning = _select(t < cfg.n_warmup, tuning, carry.tuning)
@@ -755,17 +789,12 @@ def _bar_pair(forward: np.ndarray, backward: np.ndarray) -> float:
     return float(brentq(excess, low, high, xtol=1e-10))
 
 
-def _bennett(log_lik: np.ndarray, betas: np.ndarray) -> tuple[float, np.ndarray]:
-    """Pooled and per-run log Z by Bennett's acceptance ratio between neighbours (S, R, L)."""
+def _bennett(log_lik: np.ndarray, betas: np.ndarray) -> float:
+    """log Z by Bennett's acceptance ratio between neighbours, draws pooled: (S, R, L)."""
+    pooled = log_lik.reshape(-1, betas.size)
     gaps = np.diff(betas)
-    n_runs = log_lik.shape[1]
-
-    def chain(ll: np.ndarray) -> float:
-        return sum(_bar_pair(gaps[i] * ll[:, i], gaps[i] * ll[:, i + 1]) for i in range(gaps.size))
-
-    pooled = chain(log_lik.reshape(-1, betas.size))
-    runs = np.array([chain(log_lik[:, r, :]) for r in range(n_runs)])
-    return pooled, runs
+    pairs = (_bar_pair(g * pooled[:, i], g * pooled[:, i + 1]) for i, g in enumerate(gaps))
+    return float(sum(pairs))
 
 
 def _thermodynamic_integration(log_lik: np.ndarray, betas: np.ndarray) -> float:
@@ -814,7 +843,7 @@ def _init_points(init: PyTree) -> tuple[np.ndarray, PyTree]:
     sizes = {np.shape(leaf)[0] if np.ndim(leaf) else 0 for leaf in leaves}
     if len(sizes) != 1 or min(sizes) < 1:
         _v.fail("init", "have leaves sharing one leading axis of starting points", sizes)
-    batch = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), init)
+    batch = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.result_type(float)), init)
     template = jax.tree_util.tree_map(lambda a: a[0], batch)
     points = jax.vmap(lambda tree: ravel_pytree(tree)[0])(batch)
     return np.asarray(points), template
@@ -922,7 +951,7 @@ def replica_exchange(
     n_temperatures: int | None = None,
     betas: Any = None,
     n_warmup: int = 1000,
-    n_samples: int = 1000,
+    n_samples: int = 2000,
     n_independent: int = 4,
     trajectory_length: float = 1.5,
     max_leapfrog: int = 32,
@@ -1020,6 +1049,7 @@ def _summarise(
         free_energy=-log_z,
         free_energy_se=se,
         log_z_runs=runs,
+        log_z_bridge=_bennett(log_lik, betas),
         log_z_ti=_thermodynamic_integration(log_lik, betas),
         betas=betas,
         swap_rates=np.asarray(trace.swap).mean(axis=(0, 1)),

@@ -87,37 +87,60 @@ def make_problem(
 # multi-start MAP
 
 
-def _bfgs_batch(problem: Problem, z0: dict, *, max_iter: int, gtol: float):
-    """Minimise -log p(theta, v) from every start (one compile, reused for every start).
+def _optimisers(problem: Problem, z_template: dict, *, max_iter: int):
+    """Jitted BFGS and damped-Newton polish of -log p(theta, v) on flat unconstrained vectors.
 
-    A Python loop over one jitted BFGS beats ``vmap``: batched line searches run in lockstep
-    and compiled far more slowly in a measurement (80 s against 2 s for 24 starts).
+    Each is compiled once and reused for every start: a Python loop over one jitted solver beat
+    ``vmap`` here, whose batched line searches compiled far more slowly (80 s against 2 s for
+    24 starts in a measurement).
     """
-    _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], z0))
+    _, unravel = ravel_pytree(z_template)
 
     def objective(flat):
         return -problem.log_joint(problem.constrain(unravel(flat)))
 
     @jax.jit
-    def solve(flat):
+    def bfgs(flat):
         result = minimize(
-            objective, flat, method="BFGS", options={"maxiter": max_iter, "gtol": gtol}
+            objective, flat, method="BFGS", options={"maxiter": max_iter, "gtol": 1e-6}
         )
-        return result.x, result.fun, result.nit
+        return result.x, result.fun
 
-    starts = np.asarray(jax.vmap(lambda z: ravel_pytree(z)[0])(z0))
-    solutions = [solve(jnp.asarray(start)) for start in starts]
-    x = jnp.stack([s[0] for s in solutions])
-    fun = np.array([float(s[1]) for s in solutions])
-    nit = np.array([int(s[2]) for s in solutions])
-    return jax.vmap(unravel)(x), fun, nit
+    @jax.jit
+    def newton(flat):
+        # Levenberg-Marquardt-damped Newton steps with the exact Hessian: BFGS stalls short of
+        # the optimum when the likelihood is very sharp (tiny noise), Newton converges there.
+        gradient, hessian = jax.grad(objective), jax.hessian(objective)
+
+        def step(carry, _):
+            x, value, damping = carry
+            h = hessian(x)
+            h = h + damping * jnp.diag(jnp.abs(jnp.diag(h)) + 1e-12)
+            trial = x - jnp.linalg.solve(h, gradient(x))
+            trial_value = objective(trial)
+            better = jnp.isfinite(trial_value) & (trial_value <= value)
+            x = jnp.where(better, trial, x)
+            value = jnp.where(better, trial_value, value)
+            damping = jnp.clip(jnp.where(better, damping / 10, damping * 10), 1e-12, 1e12)
+            return (x, value, damping), None
+
+        (x, value, _), _ = jax.lax.scan(step, (flat, objective(flat), 1e-3), None, length=40)
+        return x, value
+
+    return bfgs, newton, unravel
 
 
 def multi_start_map(
-    problem: Problem, *, n_starts: int = 24, seed: int = 0, max_iter: int = 2000
+    problem: Problem,
+    *,
+    n_starts: int = 24,
+    seed: int = 0,
+    max_iter: int = 2000,
+    n_polish: int = 4,
 ) -> tuple[list[dict[str, np.ndarray]], pd.DataFrame]:
     """Maximum a posteriori fits from ``n_starts`` data-driven starts.
 
+    Every start runs BFGS; the ``n_polish`` best are then refined by damped Newton steps.
     Returns the distinct optima (constrained internal parameters), best first, and a table with
     one row per distinct optimum: its negative log posterior (user units, nats), how many
     starts reached it and the centres.
@@ -130,15 +153,16 @@ def multi_start_map(
         n_starts=n_starts,
         seed=seed,
     )
-    stacked = {k: jnp.stack([jnp.asarray(s[k]) for s in starts]) for k in starts[0]}
-    z0 = jax.vmap(problem.unconstrain)(stacked)
-    z, fun, _ = _bfgs_batch(problem, z0, max_iter=max_iter, gtol=1e-6)
-    best = np.argsort(np.where(np.isfinite(fun), fun, np.inf))[: min(4, n_starts)]
-    polish = jax.tree_util.tree_map(lambda a: a[best], z)  # a fresh BFGS run sharpens the best
-    z_polished, fun_polished, _ = _bfgs_batch(problem, polish, max_iter=max_iter, gtol=1e-10)
-    z = jax.tree_util.tree_map(lambda a, b: a.at[best].set(b), z, z_polished)
-    fun[best] = np.where(fun_polished <= fun[best], fun_polished, fun[best])
-    params = jax.vmap(problem.constrain)(z)
+    z0 = [problem.unconstrain({k: jnp.asarray(a) for k, a in s.items()}) for s in starts]
+    bfgs, newton, unravel = _optimisers(problem, z0[0], max_iter=max_iter)
+    solutions = [bfgs(ravel_pytree(z)[0]) for z in z0]
+    flat = [np.asarray(x) for x, _ in solutions]
+    fun = np.array([float(f) for _, f in solutions])
+    for i in np.argsort(np.where(np.isfinite(fun), fun, np.inf))[:n_polish]:
+        x, value = newton(jnp.asarray(flat[i]))
+        if np.isfinite(float(value)) and float(value) <= fun[i]:
+            flat[i], fun[i] = np.asarray(x), float(value)
+    params = jax.vmap(problem.constrain)(jax.vmap(unravel)(jnp.asarray(np.stack(flat))))
     return _distinct_optima(params, fun, problem)
 
 
@@ -240,6 +264,8 @@ def _as_key(key: Any) -> jax.Array:
         v.fail("key", "be an int seed or a jax PRNG key", key, error=TypeError)
     if isinstance(key, int | np.integer):
         return jax.random.PRNGKey(int(key))
+    if not isinstance(key, jax.Array | np.ndarray):
+        v.fail("key", "be an int seed or a jax PRNG key (jax.random.PRNGKey)", key, error=TypeError)
     array = jnp.asarray(key)
     if array.shape != (2,) or array.dtype != jnp.uint32:
         v.fail("key", "be an int seed or a jax PRNG key (jax.random.PRNGKey)", key, error=TypeError)
@@ -263,7 +289,7 @@ def fit(
     num_samples: int = 1000,
     num_chains: int = 4,
     target_accept: float = 0.9,
-    dense_mass: bool = False,
+    dense_mass: bool = True,
     progress: bool = False,
 ) -> Fit:
     """Fit ``n_peaks`` peaks plus a baseline to one spectrum.
@@ -299,7 +325,9 @@ def fit(
     target_accept : float
         NUTS target acceptance probability; raise towards 0.95 if divergences appear.
     dense_mass : bool
-        Adapt a dense mass matrix in NUTS.
+        Adapt a dense mass matrix in NUTS (default; peak heights and widths are strongly
+        correlated, and a dense matrix doubled the effective sample size per second on the
+        IR-like benchmark).
     progress : bool
         Show NUTS progress bars.
 

@@ -218,9 +218,8 @@ def peak_components(
     profile = shape.profile(u[None, :], params["centre"][:, None], fwhm, *extra)
     if model.priors.amplitude_kind == "area":
         return params["area"][:, None] * profile
-    peak = lineshapes.peak_value(
-        model.shape, fwhm, **dict(zip(shape.extra_params, extra, strict=True))
-    )
+    named_extra = dict(zip(shape.extra_params, extra, strict=True))
+    peak = lineshapes.peak_value(model.shape, fwhm, **named_extra)
     return params["height"][:, None] * profile / peak
 
 

@@ -70,7 +70,7 @@ class Spectrum:
             v.check_same_length("sigma", sigma, "x", x.size)
             v.check_finite("sigma", sigma)
             if np.any(sigma <= 0):
-                v.fail("sigma", "be > 0 everywhere", f"min {sigma.min()!r}")
+                v.fail("sigma", "be > 0 everywhere", f"min {float(sigma.min())!r}")
         if descending:
             x, y = x[::-1], y[::-1]
             sigma = None if sigma is None else sigma[::-1]
@@ -169,7 +169,7 @@ class SpectrumSeries:
                 v.fail("sigma", f"have the shape of y {y.shape}", f"shape {sigma.shape}")
             v.check_finite("sigma", sigma)
             if np.any(sigma <= 0):
-                v.fail("sigma", "be > 0 everywhere", f"min {sigma.min()!r}")
+                v.fail("sigma", "be > 0 everywhere", f"min {float(sigma.min())!r}")
         if descending:
             x, y = x[::-1], y[:, ::-1]
             sigma = None if sigma is None else sigma[:, ::-1]

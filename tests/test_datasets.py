@@ -1,0 +1,72 @@
+"""Synthetic data sets reproduce their definitions exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+import datasets
+
+
+def test_nagata2012_seed0_is_the_reference_data_set():
+    data = datasets.nagata2012(seed=0)
+    x = np.arange(301) * 0.01
+    a = np.array([0.587, 1.522, 1.183])
+    mu = np.array([1.210, 1.455, 1.703])
+    b = np.array([95.689, 146.837, 164.469])
+    clean = (a[:, None] * np.exp(-b[:, None] * (x - mu[:, None]) ** 2 / 2)).sum(axis=0)
+    expected = clean + 0.1 * np.random.RandomState(0).randn(301)
+    np.testing.assert_allclose(data.spectrum.x, x, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(data.spectrum.y, expected, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(data.truth.peaks["centre"], mu)
+    np.testing.assert_allclose(data.truth.peaks["fwhm"], np.sqrt(8 * np.log(2) / b))
+    assert data.truth.noise_sd == 0.1
+
+
+def test_nagata2012_seeds_differ():
+    assert not np.allclose(datasets.nagata2012(1).spectrum.y, datasets.nagata2012(0).spectrum.y)
+
+
+@pytest.mark.parametrize("shape", ["gaussian", "lorentzian", "pseudo_voigt"])
+def test_synthetic_areas_match_numerical_integration(shape):
+    x = np.linspace(-200.0, 200.0, 400_001)
+    peaks = {"centre": [0.0], "fwhm": [2.0], "height": [3.0], "eta": [0.3]}
+    data = datasets.synthetic_spectrum(x, peaks, shape=shape)
+    area = integrate.trapezoid(data.truth.clean, x)
+    # Lorentzian tails beyond +-200 hold 2 * fwhm / (2 pi 200) of the area
+    tail = {"gaussian": 0.0, "lorentzian": 1.0, "pseudo_voigt": 0.3}[shape] * 2.0 / (np.pi * 200)
+    assert area == pytest.approx(data.truth.peaks["area"][0] * (1 - tail), rel=2e-5)
+
+
+def test_synthetic_noise_and_baseline():
+    x = np.linspace(0.0, 10.0, 2001)
+    data = datasets.synthetic_spectrum(
+        x, {"centre": [5.0], "fwhm": [1.0], "height": [1.0]}, shape="gaussian",
+        baseline=(0.5, 0.1), noise_sd=0.02, seed=3,
+    )
+    residual = data.spectrum.y - data.truth.clean
+    assert residual.std() == pytest.approx(0.02, rel=0.05)
+    assert data.truth.clean[0] == pytest.approx(0.5, abs=1e-12)
+    assert data.truth.clean[-1] == pytest.approx(1.5, abs=1e-12)
+
+
+def test_ir_carbonyl_matches_its_description():
+    data = datasets.ir_carbonyl(seed=0)
+    spectrum, truth = data.spectrum, data.truth
+    assert spectrum.n_points == 1000 and spectrum.descending
+    assert spectrum.x[0] == 1650.0 and spectrum.x[-1] == 1850.0
+    heights = truth.peaks["height"].to_numpy()
+    assert heights.min() / heights.max() == pytest.approx(0.10)
+    assert truth.noise_sd == pytest.approx(0.01 * truth.clean.max())
+    assert np.std(spectrum.y - truth.clean) == pytest.approx(truth.noise_sd, rel=0.1)
+
+
+def test_bundled_demo_file_reads_back_as_the_generator_output():
+    spectrum = datasets.load("ir_carbonyl_demo")
+    generated = datasets.ir_carbonyl(seed=0).spectrum
+    np.testing.assert_array_equal(spectrum.x, generated.x)
+    np.testing.assert_array_equal(spectrum.y, generated.y)
+    assert spectrum.descending
+    with pytest.raises(ValueError, match="name must be one of"):
+        datasets.load("nope")
