@@ -271,7 +271,8 @@ class Fit:
             )
         problems = convergence_problems(self.diagnostics)
         lines.append("converged: " + ("NO - " + "; ".join(problems) if problems else "yes"))
-        columns = [c for c in self.peak_table.columns if not c.endswith(("_hdi_low", "_hdi_high"))]
+        hidden = ("_hdi_low", "_hdi_high") + (("_sd",) if self.method == "map" else ())
+        columns = [c for c in self.peak_table.columns if not c.endswith(hidden)]
         lines += ["", self.peak_table[columns].to_string(float_format=lambda f: f"{f:.6g}")]
         if "sigma" in self.idata.posterior:
             sigma = float(self.idata.posterior["sigma"].mean())

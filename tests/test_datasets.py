@@ -42,8 +42,12 @@ def test_synthetic_areas_match_numerical_integration(shape):
 def test_synthetic_noise_and_baseline():
     x = np.linspace(0.0, 10.0, 2001)
     data = datasets.synthetic_spectrum(
-        x, {"centre": [5.0], "fwhm": [1.0], "height": [1.0]}, shape="gaussian",
-        baseline=(0.5, 0.1), noise_sd=0.02, seed=3,
+        x,
+        {"centre": [5.0], "fwhm": [1.0], "height": [1.0]},
+        shape="gaussian",
+        baseline=(0.5, 0.1),
+        noise_sd=0.02,
+        seed=3,
     )
     residual = data.spectrum.y - data.truth.clean
     assert residual.std() == pytest.approx(0.02, rel=0.05)

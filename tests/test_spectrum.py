@@ -44,21 +44,45 @@ def test_integer_input_is_converted_to_float64():
 @pytest.mark.parametrize(
     ("x", "y", "error", "message"),
     [
-        (X, np.r_[Y[:3], np.nan, Y[4:]], ValueError,
-         "y must be finite (no NaN or inf); got 'NaN at index 3'"),
-        (np.r_[X[:5], np.inf, X[6:]], Y, ValueError,
-         "x must be finite (no NaN or inf); got 'inf at index 5'"),
+        (
+            X,
+            np.r_[Y[:3], np.nan, Y[4:]],
+            ValueError,
+            "y must be finite (no NaN or inf); got 'NaN at index 3'",
+        ),
+        (
+            np.r_[X[:5], np.inf, X[6:]],
+            Y,
+            ValueError,
+            "x must be finite (no NaN or inf); got 'inf at index 5'",
+        ),
         (X, Y[:-1], ValueError, "y must have the same length as x (11); got 'length 10'"),
         ([], [], ValueError, "x must not be empty; got 'shape (0,)'"),
-        ([1.0, 2.0, 2.0], [1.0, 2.0, 3.0], ValueError,
-         "x must have no duplicate values; got '2.0 repeated at indices 1 and 2'"),
-        ([1.0, 3.0, 2.0], [1.0, 2.0, 3.0], ValueError,
-         "x must be strictly increasing or strictly decreasing; "
-         "got 'direction changes at index 2 (value 2.0)'"),
-        (["a", "b"], [1.0, 2.0], TypeError,
-         "x must hold real numbers (integer or float dtype); got 'dtype <U1'"),
-        (X, np.ones(11, dtype=complex), TypeError,
-         "y must hold real numbers (integer or float dtype); got 'dtype complex128'"),
+        (
+            [1.0, 2.0, 2.0],
+            [1.0, 2.0, 3.0],
+            ValueError,
+            "x must have no duplicate values; got '2.0 repeated at indices 1 and 2'",
+        ),
+        (
+            [1.0, 3.0, 2.0],
+            [1.0, 2.0, 3.0],
+            ValueError,
+            "x must be strictly increasing or strictly decreasing; "
+            "got 'direction changes at index 2 (value 2.0)'",
+        ),
+        (
+            ["a", "b"],
+            [1.0, 2.0],
+            TypeError,
+            "x must hold real numbers (integer or float dtype); got 'dtype <U1'",
+        ),
+        (
+            X,
+            np.ones(11, dtype=complex),
+            TypeError,
+            "y must hold real numbers (integer or float dtype); got 'dtype complex128'",
+        ),
         ("1,2,3", Y, TypeError, "x must be an array of numbers, not a string; got '1,2,3'"),
         (X, np.ones((11, 2)), ValueError, "y must be 1-dimensional; got 'shape (11, 2)'"),
         ([1.0], [1.0], ValueError, "x must hold at least 2 points; got '1 point'"),
@@ -107,16 +131,31 @@ def test_series_properties_are_reordered_to_sample_order():
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"sample_ids": ["a", "a"]}, ValueError,
-         "sample_ids must hold unique sample ids; got \"'a' appears more than once\""),
-        ({"sample_ids": ["a"]}, ValueError,
-         "sample_ids must have one id per spectrum (2); got '1 ids'"),
-        ({"properties": pd.DataFrame({"t": [1.0]}, index=["0"])}, ValueError,
-         "properties must have a row for every sample id; got \"missing ['1']\""),
-        ({"properties": [1, 2]}, TypeError,
-         "properties must be a pandas DataFrame indexed by sample id; got <class 'list'>"),
-        ({"sigma": np.ones((2, 3))}, ValueError,
-         "sigma must have the shape of y (2, 11); got 'shape (2, 3)'"),
+        (
+            {"sample_ids": ["a", "a"]},
+            ValueError,
+            "sample_ids must hold unique sample ids; got \"'a' appears more than once\"",
+        ),
+        (
+            {"sample_ids": ["a"]},
+            ValueError,
+            "sample_ids must have one id per spectrum (2); got '1 ids'",
+        ),
+        (
+            {"properties": pd.DataFrame({"t": [1.0]}, index=["0"])},
+            ValueError,
+            "properties must have a row for every sample id; got \"missing ['1']\"",
+        ),
+        (
+            {"properties": [1, 2]},
+            TypeError,
+            "properties must be a pandas DataFrame indexed by sample id; got <class 'list'>",
+        ),
+        (
+            {"sigma": np.ones((2, 3))},
+            ValueError,
+            "sigma must have the shape of y (2, 11); got 'shape (2, 3)'",
+        ),
     ],
 )
 def test_series_bad_input(kwargs, error, message):
@@ -126,7 +165,8 @@ def test_series_bad_input(kwargs, error, message):
 
 
 def test_series_rejects_nan_and_length_mismatch():
-    with pytest.raises(ValueError, match=r"y must be finite \(no NaN or inf\); got 'NaN at index \(1, 4\)'"):
+    nan_message = r"y must be finite \(no NaN or inf\); got 'NaN at index \(1, 4\)'"
+    with pytest.raises(ValueError, match=nan_message):
         y = np.vstack([Y, Y])
         y[1, 4] = np.nan
         SpectrumSeries(X, y)
