@@ -264,3 +264,32 @@ def test_fit_rejects_bad_arguments(kwargs, error, message):
 def test_fit_rejects_non_spectrum():
     with pytest.raises(TypeError, match=r"spectrum must be a deconv\.Spectrum; got 'ndarray'"):
         fit(np.ones(10), 1)
+
+
+@pytest.mark.parametrize("shape", ["voigt", "lorentzian"])
+def test_map_with_area_amplitudes_recovers_noiseless_areas(shape):
+    from deconv.priors import Priors
+
+    x = np.linspace(0.0, 100.0, 500)
+    peaks = {
+        "centre": [45.0, 60.0],
+        "fwhm": [5.0, 4.0],
+        "height": [1.0, 0.5],
+        "fwhm_lorentz": [3.0, 2.0],
+    }
+    data = datasets.synthetic_spectrum(x, peaks, shape=shape, baseline=(0.1,))
+    result = fit(
+        data.spectrum,
+        2,
+        shape=shape,
+        baseline="constant",
+        sigma=1e-4,
+        priors=Priors(amplitude_kind="area"),
+        method="map",
+        key=0,
+        n_starts=8,
+    )
+    np.testing.assert_allclose(
+        result.peak_table["area"], data.truth.peaks["area"].to_numpy(), rtol=1e-6
+    )
+    np.testing.assert_allclose(result.peak_table["centre"], [45.0, 60.0], rtol=1e-8)

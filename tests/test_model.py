@@ -178,3 +178,27 @@ def test_erfcx_identity_used_by_voigt_peak_value():
     expected = special.erfcx(gamma / (sigma * np.sqrt(2))) / (sigma * np.sqrt(2 * np.pi))
     got = float(lineshapes.peak_value("voigt", fwhm_g, fwhm_lorentz=fwhm_l))
     assert got == pytest.approx(expected, rel=1e-12)
+
+
+def test_per_point_uncertainties_are_used_when_sigma_is_data():
+    x = np.linspace(0.0, 1.0, 50)
+    sigma = np.linspace(0.05, 0.2, 50)
+    from deconv import Spectrum
+
+    spectrum = Spectrum(x, np.exp(-((x - 0.4) ** 2) / 0.01) + 0.1, sigma=sigma)
+    problem = make_problem(spectrum, 1, shape="gaussian", baseline="constant", sigma="data")
+    assert problem.model.n_parameters - 1 == 4  # centre, fwhm, height, offset: no noise site
+    x0, dx, ys = problem.scaling
+    internal = {
+        "centre": jnp.array([0.45]),
+        "fwhm": jnp.array([0.2]),
+        "height": jnp.array([0.9 / ys]),
+        "baseline": jnp.array([0.12 / ys]),
+    }
+    mean = 0.12 + 0.9 * np.exp(-4 * np.log(2) * (x - 0.45) ** 2 / 0.2**2)
+    got = pointwise_log_likelihood(
+        internal, problem.u, problem.v, problem.model, problem.scaling, problem.sigma_points
+    )
+    np.testing.assert_allclose(
+        np.asarray(got), stats.norm(mean, sigma).logpdf(spectrum.y), rtol=1e-12
+    )
