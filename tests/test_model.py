@@ -188,7 +188,7 @@ def test_per_point_uncertainties_are_used_when_sigma_is_data():
     spectrum = Spectrum(x, np.exp(-((x - 0.4) ** 2) / 0.01) + 0.1, sigma=sigma)
     problem = make_problem(spectrum, 1, shape="gaussian", baseline="constant", sigma="data")
     assert problem.model.n_parameters - 1 == 4  # centre, fwhm, height, offset: no noise site
-    x0, dx, ys = problem.scaling
+    ys = problem.scaling.ys
     internal = {
         "centre": jnp.array([0.45]),
         "fwhm": jnp.array([0.2]),
