@@ -146,7 +146,8 @@ class EvidenceResult:
         Seconds for the whole call and for compiling the sampler (part of ``wall_time``).
     samples : pytree
         Draws at β = 1 of all runs, leaves with a leading draw axis of length
-        ``n_independent * n_samples``.
+        ``n_independent * n_samples``, run-major (reshape to ``(n_independent, n_samples, ...)``
+        for per-chain diagnostics).
     """
 
     log_z: float
@@ -758,7 +759,8 @@ def _stepping_stone(log_lik: np.ndarray, betas: np.ndarray) -> tuple[float, np.n
 def _bar_pair(forward: np.ndarray, backward: np.ndarray) -> float:
     """Bennett's acceptance ratio for log(Z_b / Z_a) from w = log q_b/q_a at draws of a and b.
 
-    Solves Σ_a σ(w - r + c) = Σ_b σ(r - w - c), c = log(N_a / N_b), for r (monotone in r).
+    Solves Σ_a σ(w - r - c) = Σ_b σ(r - w + c), c = log(N_a / N_b), for r (Shirts et al. 2003;
+    the left side falls and the right side rises with r).
     """
     forward, backward = forward[np.isfinite(forward)], backward[np.isfinite(backward)]
     if forward.size == 0 or backward.size == 0:
@@ -766,8 +768,8 @@ def _bar_pair(forward: np.ndarray, backward: np.ndarray) -> float:
     shift = math.log(forward.size / backward.size)
 
     def excess(r: float) -> float:
-        left = np.sum(expit(forward - r + shift))
-        return float(left - np.sum(expit(r - backward - shift)))
+        left = np.sum(expit(forward - r - shift))
+        return float(left - np.sum(expit(r - backward + shift)))
 
     low = min(forward.min(), backward.min()) - 50.0
     high = max(forward.max(), backward.max()) + 50.0
@@ -874,9 +876,9 @@ def _config(**values: Any) -> _Config:
     return _Config(**values)
 
 
-def _initial_log_step(dim: int) -> np.ndarray:
+def _initial_log_step(dim: int) -> float:
     """A step of ~d^(-1/4) in whitened units suits near-Gaussian targets."""
-    return np.full(1, math.log(1.2 * dim ** (-0.25)))
+    return math.log(1.2 * dim ** (-0.25))
 
 
 def _execute(
@@ -889,7 +891,7 @@ def _execute(
 ) -> tuple[_Carry, _Trace, float]:
     """Compile (timed) and run the sampler; returns the final carry, the trace, compile time."""
     x0 = _tile(problem.points, cfg.n_independent, cfg.n_temperatures)
-    log_step = jnp.asarray(np.repeat(_initial_log_step(x0.shape[-1]), betas.size))
+    log_step = jnp.full(betas.size, _initial_log_step(x0.shape[-1]))
     args = (
         _internal_key(key),
         jnp.asarray(x0),

@@ -66,6 +66,7 @@ def make_problem(
     priors: Priors | str | None = None,
     sigma: float | str | None = None,
     smallest_peak: float | None = None,
+    ordered: bool = True,
 ) -> Problem:
     """Validate the arguments of :func:`fit` and build the :class:`Problem`."""
     if not isinstance(spectrum, Spectrum):
@@ -77,7 +78,10 @@ def make_problem(
         use_data_sigma = True
     elif sigma is not None:
         resolved = Priors(**{**resolved.__dict__, "sigma": v.check_positive_float("sigma", sigma)})
-    model = PeakModel(n_peaks=n_peaks, shape=shape, baseline=baseline, noise=noise, priors=resolved)
+    model = PeakModel(
+        n_peaks=n_peaks, shape=shape, baseline=baseline, noise=noise, priors=resolved,
+        ordered=ordered,
+    )
     n_free = model.n_parameters - (1 if use_data_sigma and resolved.sigma is None else 0)
     v.check_enough_points("spectrum", spectrum.n_points, n_free)
     return Problem(spectrum, model, use_data_sigma=use_data_sigma)

@@ -131,6 +131,9 @@ class PeakModel:
         ``"normal"`` or ``"student_t"`` (robust to outliers).
     priors : Priors
         Complete priors in user units (see :func:`deconv.priors.resolve_priors`).
+    ordered : bool
+        Order the centres (default). ``False`` samples them i.i.d. and unordered, which leaves
+        the evidence unchanged but makes the posterior K!-modal; it exists to test exactly that.
     """
 
     n_peaks: int
@@ -138,6 +141,7 @@ class PeakModel:
     baseline: BaselineSpec = "linear"
     noise: str = "normal"
     priors: Priors = field(default_factory=Priors)
+    ordered: bool = True
 
     def __post_init__(self) -> None:
         v.check_positive_int("n_peaks", self.n_peaks)
@@ -295,8 +299,11 @@ def peak_model(
     """
     priors = scaled_priors(model, scaling)
     params: dict[str, jnp.ndarray] = {}
-    params["centre"] = numpyro.sample("centre", OrderedIID(priors["centre"], model.n_peaks))
+    if model.ordered:
+        params["centre"] = numpyro.sample("centre", OrderedIID(priors["centre"], model.n_peaks))
     with numpyro.plate("peak", model.n_peaks):
+        if not model.ordered:
+            params["centre"] = numpyro.sample("centre", priors["centre"])
         for name in (model.priors.width_kind, model.priors.amplitude_kind, *model.extra_params):
             params[name] = numpyro.sample(name, priors[name])
     _sample_baseline(params, model, priors)

@@ -96,3 +96,44 @@ def plot_trace(fit: Fit, ax: Axes | None = None, *, quantity: str = "centre") ->
     ax.set_xlabel("draw")
     ax.set_ylabel(quantity)
     return ax
+
+
+def plot_selection(selection: Any, axes: Any = None) -> np.ndarray:
+    """Delta F against K per shape and baseline (error bars: one standard error), best fit.
+
+    Parameters
+    ----------
+    selection : Selection
+        The ranked candidates.
+    axes : sequence of three Axes, optional
+        Free-energy panel, best-fit panel and its residual panel; created when omitted.
+
+    Returns
+    -------
+    numpy.ndarray of Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        figure = plt.figure(figsize=(11.0, 4.5), layout="constrained")
+        mosaic = figure.subplot_mosaic([["F", "fit"], ["F", "res"]], width_ratios=(1, 1.6),
+                                       height_ratios=(3, 1))
+        axes = np.array([mosaic["F"], mosaic["fit"], mosaic["res"]])
+        mosaic["fit"].sharex(mosaic["res"])
+    axes = np.atleast_1d(axes)
+    if axes.size != 3:
+        raise ValueError(f"axes must hold 3 Axes (F, fit, residuals); got {axes.size}")
+    table = selection.table
+    best = table["F"].min()
+    for index, ((shape, baseline), group) in enumerate(table.groupby(["shape", "baseline"])):
+        group = group.sort_values("n_peaks")
+        axes[0].errorbar(group["n_peaks"], group["F"] - best, yerr=group["F_se"], marker="o",
+                         capsize=3, color=f"C{index}", label=f"{shape} + {baseline}")
+    axes[0].set_xlabel("number of peaks K")
+    axes[0].set_ylabel(r"$\Delta F$ = F - F$_{min}$ (nats)")
+    axes[0].set_yscale("symlog", linthresh=1.0)
+    axes[0].axhline(0.0, color="0.6", lw=0.8)
+    axes[0].legend(fontsize=8, frameon=False)
+    axes[0].set_title("free energy per candidate", fontsize=10)
+    plot_fit(selection.best_fit, axes=axes[1:])
+    return axes

@@ -130,18 +130,19 @@ def _peak_table(idata: az.InferenceData, model: PeakModel, sampled: bool) -> pd.
 
 
 def _diagnostics(idata: az.InferenceData, extra: dict | None, n_chains: int) -> dict[str, Any]:
-    if extra is None:
-        return {"method": "map"}
     posterior = idata.posterior
+    if posterior.sizes["draw"] == 1:
+        return {"method": "map"}
     out: dict[str, Any] = {"n_chains": n_chains, "n_draws": int(posterior.sizes["draw"])}
-    out["divergences"] = int(np.sum(extra["diverging"]))
+    out["divergences"] = int(np.sum(extra["diverging"])) if extra is not None else 0
     if n_chains > 1:
         out["r_hat_max"] = float(az.rhat(posterior).to_array().max())
     else:
         out["r_hat_max"] = float("nan")
     out["ess_bulk_min"] = float(az.ess(posterior, method="bulk").to_array().min())
     out["ess_tail_min"] = float(az.ess(posterior, method="tail").to_array().min())
-    out["mean_steps"] = float(np.mean(extra["num_steps"]))
+    if extra is not None:
+        out["mean_steps"] = float(np.mean(extra["num_steps"]))
     return out
 
 

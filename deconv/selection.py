@@ -1,0 +1,342 @@
+"""Bayes free energy of one model, and model selection over a grid of candidates.
+
+``free_energy`` runs the multi-start MAP, starts every replica of a replica-exchange run from
+the best distinct optima and returns F = -log p(y | M) in the user's units with its standard
+error; ``select`` does this for every (K, shape, baseline) candidate and ranks them by F.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+from numpyro import handlers
+from numpyro.infer.util import potential_energy
+
+from deconv import _validation as v
+from deconv.baselines import BaselineSpec, baseline_label
+from deconv.evidence import EvidenceResult, WBICResult, replica_exchange, wbic
+from deconv.inference import Problem, _as_key, make_problem, multi_start_map
+from deconv.model import PeakModel, peak_model, pointwise_log_likelihood
+from deconv.priors import Priors
+from deconv.results import Fit, build_fit
+from deconv.spectrum import Spectrum
+
+__all__ = ["ModelEvidence", "Selection", "evidence_densities", "free_energy", "select"]
+
+INIT_TOLERANCE = 50.0  # nats: optima this close to the best may seed replicas
+MAX_INITS = 8
+
+
+def evidence_densities(problem: Problem):
+    """``(log_prior, log_likelihood)`` of unconstrained parameters, for tempered samplers.
+
+    ``log_prior`` is the prior density of the unconstrained parameters (Jacobian included, the
+    order-statistics density for the centres); ``log_likelihood`` is log p(y | theta) in the
+    user's units, so that log Z is the evidence of the data as given.
+    """
+    hidden = handlers.block(peak_model, hide=["v"])
+    args, kwargs = (problem.u, problem.v), problem.kwargs
+
+    def log_prior(z):
+        return -potential_energy(hidden, args, kwargs, z)
+
+    def log_likelihood(z):
+        params = problem.constrain(z)
+        return jnp.sum(
+            pointwise_log_likelihood(
+                params, problem.u, problem.v, problem.model, problem.scaling,
+                problem.sigma_points,
+            )
+        )
+
+    return log_prior, log_likelihood
+
+
+def _inits(problem: Problem, optima: list[dict], table: pd.DataFrame) -> dict:
+    gaps = table["neg_log_posterior"].to_numpy() - table["neg_log_posterior"].iloc[0]
+    chosen = [o for o, gap in zip(optima, gaps, strict=True) if gap <= INIT_TOLERANCE]
+    z = [problem.unconstrain({k: jnp.asarray(a) for k, a in o.items()})
+         for o in chosen[:MAX_INITS]]
+    return {k: jnp.stack([zi[k] for zi in z]) for k in z[0]}
+
+
+@dataclass(frozen=True, eq=False)
+class ModelEvidence:
+    """The free energy of one candidate model with its diagnostics and posterior.
+
+    Attributes
+    ----------
+    model : PeakModel
+        The candidate.
+    free_energy, free_energy_se : float
+        F = -log p(y | M) in nats, for the data in the user's units, and its standard error.
+    wbic : float
+        WBIC screen of F (NaN when not computed).
+    evidence : EvidenceResult
+        The replica-exchange result (ladder, swap rates, round trips, evaluation counts).
+    fit : Fit
+        Posterior from the beta = 1 replicas (one chain per independent run).
+    optima : pandas.DataFrame
+        Distinct MAP optima that seeded the replicas.
+    """
+
+    model: PeakModel
+    free_energy: float
+    free_energy_se: float
+    wbic: float
+    evidence: EvidenceResult
+    fit: Fit
+    optima: pd.DataFrame
+    wbic_result: WBICResult | None = field(default=None, repr=False)
+
+
+def free_energy(
+    spectrum: Spectrum,
+    n_peaks: int,
+    *,
+    shape: str = "pseudo_voigt",
+    baseline: BaselineSpec = "linear",
+    noise: str = "normal",
+    priors: Priors | str | None = None,
+    sigma: float | str | None = None,
+    smallest_peak: float | None = None,
+    key: int | jax.Array = 0,
+    n_starts: int = 24,
+    compute_wbic: bool = True,
+    ordered: bool = True,
+    sampler: Mapping[str, Any] | None = None,
+) -> ModelEvidence:
+    """Bayes free energy F = -log p(y | M) of one model, with a standard error.
+
+    Parameters
+    ----------
+    spectrum, n_peaks, shape, baseline, noise, priors, sigma, smallest_peak
+        The model, as in :func:`deconv.fit`.
+    key : int or jax PRNG key
+        Seed.
+    n_starts : int
+        Multi-start MAP starts; the best distinct optima seed the replicas.
+    compute_wbic : bool
+        Also compute WBIC, a cheap screen of F shown beside it.
+    ordered : bool
+        Order the centres (default); see :class:`deconv.model.PeakModel`.
+    sampler : mapping, optional
+        Settings passed to :func:`deconv.evidence.replica_exchange` (``n_warmup``,
+        ``n_samples``, ``n_independent``, ``n_temperatures``...).
+
+    Returns
+    -------
+    ModelEvidence
+    """
+    key = _as_key(key)
+    problem = make_problem(
+        spectrum, n_peaks, shape=shape, baseline=baseline, noise=noise, priors=priors,
+        sigma=sigma, smallest_peak=smallest_peak, ordered=ordered,
+    )
+    return model_free_energy(problem, key=key, n_starts=n_starts, compute_wbic=compute_wbic,
+                             sampler=sampler)
+
+
+def model_free_energy(
+    problem: Problem,
+    *,
+    key: jax.Array,
+    n_starts: int = 24,
+    compute_wbic: bool = True,
+    sampler: Mapping[str, Any] | None = None,
+) -> ModelEvidence:
+    """:func:`free_energy` for an already built :class:`~deconv.inference.Problem`."""
+    started = time.perf_counter()
+    map_key, re_key, wbic_key, ppc_key = jax.random.split(key, 4)
+    seed = int(jax.random.randint(map_key, (), 0, 2**31 - 1))
+    optima, table = multi_start_map(problem, n_starts=n_starts, seed=seed)
+    init = _inits(problem, optima, table)
+    log_prior, log_likelihood = evidence_densities(problem)
+    result = replica_exchange(log_prior, log_likelihood, init, key=re_key, **dict(sampler or {}))
+    wbic_result = None
+    if compute_wbic:
+        wbic_result = wbic(log_prior, log_likelihood, init, n_data=problem.spectrum.n_points,
+                           key=wbic_key)
+    n_runs = int(np.asarray(result.log_z_runs).size)
+    constrained = jax.vmap(problem.constrain)(result.samples)
+    by_chain = {k: np.reshape(a, (n_runs, -1, *np.shape(a)[1:])) for k, a in constrained.items()}
+    fit = build_fit(problem, "replica_exchange", by_chain, None, table, key=ppc_key,
+                    wall_time=time.perf_counter() - started)
+    return ModelEvidence(
+        model=problem.model,
+        free_energy=float(result.free_energy),
+        free_energy_se=float(result.free_energy_se),
+        wbic=float(wbic_result.wbic) if wbic_result is not None else float("nan"),
+        evidence=result,
+        fit=fit,
+        optima=table,
+        wbic_result=wbic_result,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# selection over a grid
+
+
+def _candidates(n_peaks, shapes, baselines) -> list[tuple[int, str, BaselineSpec]]:
+    if isinstance(n_peaks, int | np.integer):
+        n_peaks = [int(n_peaks)]
+    ks = [v.check_positive_int("n_peaks", k) for k in n_peaks]
+    if not ks:
+        v.fail("n_peaks", "hold at least one peak count", list(n_peaks))
+    shapes = [shapes] if isinstance(shapes, str) else list(shapes)
+    baselines = [baselines] if not isinstance(baselines, Iterable) or isinstance(
+        baselines, str) else list(baselines)
+    if not shapes or not baselines:
+        v.fail("shapes/baselines", "hold at least one choice each", (shapes, baselines))
+    return list(itertools.product(ks, shapes, baselines))
+
+
+def _probabilities(free_energies: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
+    log_post = -free_energies + log_prior
+    log_post -= np.max(log_post)
+    weights = np.exp(log_post)
+    return weights / weights.sum()
+
+
+@dataclass(frozen=True, eq=False)
+class Selection:
+    """Candidate models ranked by free energy.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per candidate, best first: ``model``, ``n_peaks``, ``shape``, ``baseline``,
+        ``F`` and ``F_se`` (nats), ``delta_F`` (to the best), ``probability`` (posterior model
+        probability, proportional to exp(-F) times the model prior), ``WBIC``, the smallest
+        swap rate, the round trips and the wall time.
+    results : dict
+        :class:`ModelEvidence` per model label.
+    """
+
+    table: pd.DataFrame
+    results: dict[str, ModelEvidence]
+    spectrum: Spectrum
+
+    @property
+    def best(self) -> ModelEvidence:
+        """The candidate with the lowest F."""
+        return self.results[self.table["model"].iloc[0]]
+
+    @property
+    def best_fit(self) -> Fit:
+        """Posterior fit of the best candidate."""
+        return self.best.fit
+
+    @property
+    def fits(self) -> dict[str, Fit]:
+        """Posterior fit of every candidate, by model label."""
+        return {label: result.fit for label, result in self.results.items()}
+
+    def plot(self, axes: Any = None) -> np.ndarray:
+        """F against K per shape and baseline with error bars, and the best fit."""
+        from deconv.plotting import plot_selection
+
+        return plot_selection(self, axes=axes)
+
+    def _repr_html_(self) -> str:
+        return "<h4>Model selection</h4>" + self.table.to_html(
+            index=False, float_format=lambda f: f"{f:.4g}"
+        )
+
+    def __repr__(self) -> str:
+        best = self.table.iloc[0]
+        return (f"Selection({len(self.table)} candidates, best {best['model']!r}, "
+                f"F = {best['F']:.2f} +- {best['F_se']:.2f})")
+
+
+def select(
+    spectrum: Spectrum,
+    n_peaks: int | Sequence[int] = range(1, 7),
+    *,
+    shapes: str | Sequence[str] = ("pseudo_voigt",),
+    baselines: BaselineSpec | Sequence[BaselineSpec] = ("linear",),
+    noise: str = "normal",
+    priors: Priors | str | None = None,
+    sigma: float | str | None = None,
+    smallest_peak: float | None = None,
+    model_prior: Mapping[str, float] | None = None,
+    key: int | jax.Array = 0,
+    n_starts: int = 24,
+    compute_wbic: bool = True,
+    sampler: Mapping[str, Any] | None = None,
+    progress: bool = True,
+) -> Selection:
+    """Rank candidate models (K x shape x baseline) by Bayes free energy.
+
+    Parameters
+    ----------
+    spectrum : Spectrum
+        The data.
+    n_peaks : int or sequence of int
+        Peak counts to compare (default 1..6).
+    shapes, baselines : str or sequence
+        Line shapes and baselines to compare.
+    noise, priors, sigma, smallest_peak
+        Shared by every candidate, as in :func:`deconv.fit`.
+    model_prior : mapping of model label to prior probability, optional
+        Prior over candidates (unnormalised); uniform by default.
+    key : int or jax PRNG key
+        Seed; every candidate gets its own key derived from it.
+    n_starts, compute_wbic, sampler
+        As in :func:`free_energy`.
+    progress : bool
+        Show a progress bar over candidates.
+
+    Returns
+    -------
+    Selection
+    """
+    from tqdm.auto import tqdm
+
+    key = _as_key(key)
+    candidates = _candidates(n_peaks, shapes, baselines)
+    keys = jax.random.split(key, len(candidates))
+    results: dict[str, ModelEvidence] = {}
+    rows = []
+    for (k, shape, baseline), candidate_key in tqdm(
+        list(zip(candidates, keys, strict=True)), desc="free energies", disable=not progress
+    ):
+        started = time.perf_counter()
+        result = free_energy(
+            spectrum, k, shape=shape, baseline=baseline, noise=noise, priors=priors,
+            sigma=sigma, smallest_peak=smallest_peak, key=candidate_key, n_starts=n_starts,
+            compute_wbic=compute_wbic, sampler=sampler,
+        )
+        results[result.model.label] = result
+        rows.append({
+            "model": result.model.label, "n_peaks": k, "shape": shape,
+            "baseline": baseline_label(baseline), "F": result.free_energy,
+            "F_se": result.free_energy_se, "WBIC": result.wbic,
+            "swap_rate_min": float(np.min(result.evidence.swap_rates)),
+            "round_trips": result.evidence.round_trips,
+            "wall_s": round(time.perf_counter() - started, 2),
+        })
+    table = pd.DataFrame(rows)
+    log_prior = np.zeros(len(table))
+    if model_prior is not None:
+        unknown = sorted(set(model_prior) - set(table["model"]))
+        if unknown:
+            v.fail("model_prior", f"name candidate models {list(table['model'])}", unknown)
+        weights = np.array([float(model_prior.get(m, 0.0)) for m in table["model"]])
+        if np.any(weights < 0) or not np.any(weights > 0):
+            v.fail("model_prior", "hold non-negative weights, at least one positive", weights)
+        with np.errstate(divide="ignore"):
+            log_prior = np.log(weights)
+    table["probability"] = _probabilities(table["F"].to_numpy(), log_prior)
+    table = table.sort_values("F", kind="stable").reset_index(drop=True)
+    table.insert(table.columns.get_loc("F_se") + 1, "delta_F", table["F"] - table["F"].iloc[0])
+    return Selection(table=table, results=results, spectrum=spectrum)
