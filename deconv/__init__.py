@@ -23,8 +23,17 @@ _EXPORTS = {
     "default_priors": "deconv.priors",
     "PeakModel": "deconv.model",
     "peak_model": "deconv.model",
+    "write_series": "deconv.io",
     "fit": "deconv.inference",
     "Fit": "deconv.inference",
+    "CustomBaseline": "deconv.baselines",
+    "free_energy": "deconv.selection",
+    "select": "deconv.selection",
+    "Selection": "deconv.selection",
+    "ModelEvidence": "deconv.selection",
+    "replica_exchange": "deconv.evidence",
+    "wbic": "deconv.evidence",
+    "EvidenceResult": "deconv.evidence",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -79,7 +79,11 @@ def make_problem(
     elif sigma is not None:
         resolved = Priors(**{**resolved.__dict__, "sigma": v.check_positive_float("sigma", sigma)})
     model = PeakModel(
-        n_peaks=n_peaks, shape=shape, baseline=baseline, noise=noise, priors=resolved,
+        n_peaks=n_peaks,
+        shape=shape,
+        baseline=baseline,
+        noise=noise,
+        priors=resolved,
         ordered=ordered,
     )
     n_free = model.n_parameters - (1 if use_data_sigma and resolved.sigma is None else 0)

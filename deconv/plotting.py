@@ -116,8 +116,9 @@ def plot_selection(selection: Any, axes: Any = None) -> np.ndarray:
 
     if axes is None:
         figure = plt.figure(figsize=(11.0, 4.5), layout="constrained")
-        mosaic = figure.subplot_mosaic([["F", "fit"], ["F", "res"]], width_ratios=(1, 1.6),
-                                       height_ratios=(3, 1))
+        mosaic = figure.subplot_mosaic(
+            [["F", "fit"], ["F", "res"]], width_ratios=(1, 1.6), height_ratios=(3, 1)
+        )
         axes = np.array([mosaic["F"], mosaic["fit"], mosaic["res"]])
         mosaic["fit"].sharex(mosaic["res"])
     axes = np.atleast_1d(axes)
@@ -127,8 +128,15 @@ def plot_selection(selection: Any, axes: Any = None) -> np.ndarray:
     best = table["F"].min()
     for index, ((shape, baseline), group) in enumerate(table.groupby(["shape", "baseline"])):
         group = group.sort_values("n_peaks")
-        axes[0].errorbar(group["n_peaks"], group["F"] - best, yerr=group["F_se"], marker="o",
-                         capsize=3, color=f"C{index}", label=f"{shape} + {baseline}")
+        axes[0].errorbar(
+            group["n_peaks"],
+            group["F"] - best,
+            yerr=group["F_se"],
+            marker="o",
+            capsize=3,
+            color=f"C{index}",
+            label=f"{shape} + {baseline}",
+        )
     axes[0].set_xlabel("number of peaks K")
     axes[0].set_ylabel(r"$\Delta F$ = F - F$_{min}$ (nats)")
     axes[0].set_yscale("symlog", linthresh=1.0)

@@ -52,7 +52,11 @@ def evidence_densities(problem: Problem):
         params = problem.constrain(z)
         return jnp.sum(
             pointwise_log_likelihood(
-                params, problem.u, problem.v, problem.model, problem.scaling,
+                params,
+                problem.u,
+                problem.v,
+                problem.model,
+                problem.scaling,
                 problem.sigma_points,
             )
         )
@@ -63,8 +67,7 @@ def evidence_densities(problem: Problem):
 def _inits(problem: Problem, optima: list[dict], table: pd.DataFrame) -> dict:
     gaps = table["neg_log_posterior"].to_numpy() - table["neg_log_posterior"].iloc[0]
     chosen = [o for o, gap in zip(optima, gaps, strict=True) if gap <= INIT_TOLERANCE]
-    z = [problem.unconstrain({k: jnp.asarray(a) for k, a in o.items()})
-         for o in chosen[:MAX_INITS]]
+    z = [problem.unconstrain({k: jnp.asarray(a) for k, a in o.items()}) for o in chosen[:MAX_INITS]]
     return {k: jnp.stack([zi[k] for zi in z]) for k in z[0]}
 
 
@@ -138,11 +141,19 @@ def free_energy(
     """
     key = _as_key(key)
     problem = make_problem(
-        spectrum, n_peaks, shape=shape, baseline=baseline, noise=noise, priors=priors,
-        sigma=sigma, smallest_peak=smallest_peak, ordered=ordered,
+        spectrum,
+        n_peaks,
+        shape=shape,
+        baseline=baseline,
+        noise=noise,
+        priors=priors,
+        sigma=sigma,
+        smallest_peak=smallest_peak,
+        ordered=ordered,
     )
-    return model_free_energy(problem, key=key, n_starts=n_starts, compute_wbic=compute_wbic,
-                             sampler=sampler)
+    return model_free_energy(
+        problem, key=key, n_starts=n_starts, compute_wbic=compute_wbic, sampler=sampler
+    )
 
 
 def model_free_energy(
@@ -163,13 +174,21 @@ def model_free_energy(
     result = replica_exchange(log_prior, log_likelihood, init, key=re_key, **dict(sampler or {}))
     wbic_result = None
     if compute_wbic:
-        wbic_result = wbic(log_prior, log_likelihood, init, n_data=problem.spectrum.n_points,
-                           key=wbic_key)
+        wbic_result = wbic(
+            log_prior, log_likelihood, init, n_data=problem.spectrum.n_points, key=wbic_key
+        )
     n_runs = int(np.asarray(result.log_z_runs).size)
     constrained = jax.vmap(problem.constrain)(result.samples)
     by_chain = {k: np.reshape(a, (n_runs, -1, *np.shape(a)[1:])) for k, a in constrained.items()}
-    fit = build_fit(problem, "replica_exchange", by_chain, None, table, key=ppc_key,
-                    wall_time=time.perf_counter() - started)
+    fit = build_fit(
+        problem,
+        "replica_exchange",
+        by_chain,
+        None,
+        table,
+        key=ppc_key,
+        wall_time=time.perf_counter() - started,
+    )
     return ModelEvidence(
         model=problem.model,
         free_energy=float(result.free_energy),
@@ -193,15 +212,36 @@ def _candidates(n_peaks, shapes, baselines) -> list[tuple[int, str, BaselineSpec
     if not ks:
         v.fail("n_peaks", "hold at least one peak count", list(n_peaks))
     shapes = [shapes] if isinstance(shapes, str) else list(shapes)
-    baselines = [baselines] if not isinstance(baselines, Iterable) or isinstance(
-        baselines, str) else list(baselines)
+    baselines = (
+        [baselines]
+        if not isinstance(baselines, Iterable) or isinstance(baselines, str)
+        else list(baselines)
+    )
     if not shapes or not baselines:
         v.fail("shapes/baselines", "hold at least one choice each", (shapes, baselines))
     return list(itertools.product(ks, shapes, baselines))
 
 
-def _probabilities(free_energies: np.ndarray, log_prior: np.ndarray) -> np.ndarray:
-    log_post = -free_energies + log_prior
+def _label(k: int, shape: str, baseline: BaselineSpec) -> str:
+    return f"K={k} {shape} + {baseline_label(baseline)}"
+
+
+def _log_model_prior(labels: list[str], model_prior: Mapping[str, float] | None) -> np.ndarray:
+    if model_prior is None:
+        return np.zeros(len(labels))
+    unknown = sorted(set(model_prior) - set(labels))
+    if unknown:
+        v.fail("model_prior", f"name candidate models {labels}", unknown)
+    weights = np.array([float(model_prior.get(label, 0.0)) for label in labels])
+    if np.any(weights < 0) or not np.any(weights > 0):
+        v.fail("model_prior", "hold non-negative weights, at least one positive", weights)
+    with np.errstate(divide="ignore"):
+        return np.log(weights)
+
+
+def model_probabilities(free_energies: Sequence[float], log_prior: Sequence[float]) -> np.ndarray:
+    """Posterior model probabilities, proportional to ``exp(-F) * prior`` (log-sum-exp safe)."""
+    log_post = -np.asarray(free_energies, dtype=float) + np.asarray(log_prior, dtype=float)
     log_post -= np.max(log_post)
     weights = np.exp(log_post)
     return weights / weights.sum()
@@ -254,8 +294,10 @@ class Selection:
 
     def __repr__(self) -> str:
         best = self.table.iloc[0]
-        return (f"Selection({len(self.table)} candidates, best {best['model']!r}, "
-                f"F = {best['F']:.2f} +- {best['F_se']:.2f})")
+        return (
+            f"Selection({len(self.table)} candidates, best {best['model']!r}, "
+            f"F = {best['F']:.2f} +- {best['F_se']:.2f})"
+        )
 
 
 def select(
@@ -304,6 +346,7 @@ def select(
 
     key = _as_key(key)
     candidates = _candidates(n_peaks, shapes, baselines)
+    log_prior = _log_model_prior([_label(*c) for c in candidates], model_prior)
     keys = jax.random.split(key, len(candidates))
     results: dict[str, ModelEvidence] = {}
     rows = []
@@ -312,31 +355,36 @@ def select(
     ):
         started = time.perf_counter()
         result = free_energy(
-            spectrum, k, shape=shape, baseline=baseline, noise=noise, priors=priors,
-            sigma=sigma, smallest_peak=smallest_peak, key=candidate_key, n_starts=n_starts,
-            compute_wbic=compute_wbic, sampler=sampler,
+            spectrum,
+            k,
+            shape=shape,
+            baseline=baseline,
+            noise=noise,
+            priors=priors,
+            sigma=sigma,
+            smallest_peak=smallest_peak,
+            key=candidate_key,
+            n_starts=n_starts,
+            compute_wbic=compute_wbic,
+            sampler=sampler,
         )
         results[result.model.label] = result
-        rows.append({
-            "model": result.model.label, "n_peaks": k, "shape": shape,
-            "baseline": baseline_label(baseline), "F": result.free_energy,
-            "F_se": result.free_energy_se, "WBIC": result.wbic,
-            "swap_rate_min": float(np.min(result.evidence.swap_rates)),
-            "round_trips": result.evidence.round_trips,
-            "wall_s": round(time.perf_counter() - started, 2),
-        })
+        rows.append(
+            {
+                "model": result.model.label,
+                "n_peaks": k,
+                "shape": shape,
+                "baseline": baseline_label(baseline),
+                "F": result.free_energy,
+                "F_se": result.free_energy_se,
+                "WBIC": result.wbic,
+                "swap_rate_min": float(np.min(result.evidence.swap_rates)),
+                "round_trips": result.evidence.round_trips,
+                "wall_s": round(time.perf_counter() - started, 2),
+            }
+        )
     table = pd.DataFrame(rows)
-    log_prior = np.zeros(len(table))
-    if model_prior is not None:
-        unknown = sorted(set(model_prior) - set(table["model"]))
-        if unknown:
-            v.fail("model_prior", f"name candidate models {list(table['model'])}", unknown)
-        weights = np.array([float(model_prior.get(m, 0.0)) for m in table["model"]])
-        if np.any(weights < 0) or not np.any(weights > 0):
-            v.fail("model_prior", "hold non-negative weights, at least one positive", weights)
-        with np.errstate(divide="ignore"):
-            log_prior = np.log(weights)
-    table["probability"] = _probabilities(table["F"].to_numpy(), log_prior)
+    table["probability"] = model_probabilities(table["F"].to_numpy(), log_prior)
     table = table.sort_values("F", kind="stable").reset_index(drop=True)
     table.insert(table.columns.get_loc("F_se") + 1, "delta_F", table["F"] - table["F"].iloc[0])
     return Selection(table=table, results=results, spectrum=spectrum)
