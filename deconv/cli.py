@@ -8,12 +8,11 @@ mistakes end with a one-line error and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from deconv._files import atomic_write
 from deconv.exceptions import ReadError
 
 SHAPES = ("gaussian", "lorentzian", "pseudo_voigt", "voigt")
@@ -78,22 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through ``write(temp_path)`` then rename, so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, path)
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
-
-
 def write_outputs(result, out: Path) -> dict[str, Path]:
     """Write figure, peak table, report and posterior of a fit into ``out``."""
     import matplotlib
@@ -104,11 +87,11 @@ def write_outputs(result, out: Path) -> dict[str, Path]:
     paths = {name: out / name for name in ("fit.png", "peaks.csv", "report.txt", "posterior.nc")}
     axes = result.plot()
     figure = axes[0].figure
-    _atomic_write(paths["fit.png"], lambda p: figure.savefig(p, dpi=150, format="png"))
+    atomic_write(paths["fit.png"], lambda p: figure.savefig(p, dpi=150, format="png"))
     plt.close(figure)
-    _atomic_write(paths["peaks.csv"], lambda p: result.peak_table.to_csv(p))
-    _atomic_write(paths["report.txt"], lambda p: Path(p).write_text(result.report() + "\n"))
-    _atomic_write(paths["posterior.nc"], lambda p: result.idata.to_netcdf(p))
+    atomic_write(paths["peaks.csv"], lambda p: result.peak_table.to_csv(p))
+    atomic_write(paths["report.txt"], lambda p: Path(p).write_text(result.report() + "\n"))
+    atomic_write(paths["posterior.nc"], lambda p: result.idata.to_netcdf(p))
     return paths
 
 

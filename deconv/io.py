@@ -24,7 +24,6 @@ import io
 import logging
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from deconv import _validation as v
+from deconv._files import atomic_write_text
 from deconv.exceptions import ReadError
 from deconv.spectrum import Spectrum, SpectrumSeries
 
@@ -918,25 +918,6 @@ def read_series(
 # ---------------------------------------------------------------------------------------------
 
 
-def _atomic_write(path: PathLike, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then move it over ``path``."""
-    path = Path(path)
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    return path
-
-
 def _user_order(descending: bool) -> slice:
     """Write arrays the way the user gave them (descending axes stay descending)."""
     return slice(None, None, -1) if descending else slice(None)
@@ -964,7 +945,7 @@ def write_spectrum(spectrum: Spectrum, path: PathLike) -> Path:
         columns.append(spectrum.sigma[order])
         names.append("sigma")
     frame = pd.DataFrame(np.column_stack(columns), columns=names)
-    return _atomic_write(path, frame.to_csv(index=False, lineterminator="\n"))
+    return atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
 
 
 def _check_property_names(series: SpectrumSeries) -> None:
@@ -999,4 +980,4 @@ def write_series(series: SpectrumSeries, path: PathLike) -> Path:
         for position, column in enumerate(series.properties.columns):
             frame.insert(position, str(column), series.properties[column].to_numpy())
     frame.insert(0, _ID_COLUMN, series.sample_ids)
-    return _atomic_write(path, frame.to_csv(index=False, lineterminator="\n"))
+    return atomic_write_text(path, frame.to_csv(index=False, lineterminator="\n"))
