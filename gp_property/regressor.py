@@ -1,0 +1,207 @@
+"""A scikit-learn-compatible Gaussian-process regressor for a measured property.
+
+:class:`PropertyGP` wraps :class:`sklearn.gaussian_process.GaussianProcessRegressor` and fixes the
+conventions the property likelihood relies on:
+
+- inputs are standardised column by column, ``Xs = (X - x_mean) / x_scale``
+  (:class:`~sklearn.preprocessing.StandardScaler`; a constant column keeps scale 1);
+- the target is standardised, ``ys = (y - y_mean) / y_scale`` with the population standard
+  deviation (``ddof=0``; a constant target keeps scale 1);
+- the GP models ``ys ~ N(0, K(Xs) + alpha I)`` with the default kernel
+  ``C * RBF(length_scale per feature) + White`` (see :func:`default_kernel`).
+
+In the user's units the model is therefore ``y ~ N(y_mean 1, y_scale^2 (K(Xs) + alpha I))`` and
+``log p(y) = log p(ys) - n log(y_scale)``: :meth:`PropertyGP.log_marginal_likelihood` reports this
+original-unit value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel, WhiteKernel
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from deconv import _validation as v
+
+CONSTANT_BOUNDS = (1e-3, 1e2)
+LENGTH_SCALE_BOUNDS = (1e-2, 1e3)
+NOISE_BOUNDS = (1e-5, 1e1)
+
+
+def default_kernel(n_features: int) -> Kernel:
+    """The default kernel on standardised inputs and outputs.
+
+    ``ConstantKernel(1) * RBF(length_scale=ones(n_features)) + WhiteKernel(0.1)``, i.e.
+
+        k(a, b) = c * exp(-0.5 * sum_j ((a_j - b_j) / l_j)^2) + w * [a is b]
+
+    with one length scale ``l_j`` per feature (automatic relevance determination). Bounds, in
+    standardised units: ``c`` in (1e-3, 1e2), ``l_j`` in (1e-2, 1e3) (a length scale at the
+    upper bound switches its feature off), ``w`` in (1e-5, 10).
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features (length-scale dimensions).
+
+    Returns
+    -------
+    sklearn.gaussian_process.kernels.Kernel
+    """
+    n_features = v.check_positive_int("n_features", n_features)
+    signal = ConstantKernel(1.0, CONSTANT_BOUNDS)
+    rbf = RBF(np.ones(n_features), LENGTH_SCALE_BOUNDS)
+    return signal * rbf + WhiteKernel(0.1, NOISE_BOUNDS)
+
+
+def _target_scale(y: np.ndarray, mean: float) -> float:
+    """Population standard deviation of ``y``; 1 when ``y`` is constant to rounding."""
+    scale = float(np.std(y))
+    if scale <= 10 * np.finfo(float).eps * max(1.0, abs(mean)):
+        return 1.0
+    return scale
+
+
+class PropertyGP(RegressorMixin, BaseEstimator):
+    """Gaussian-process regression of a property on spectral features.
+
+    Parameters
+    ----------
+    kernel : sklearn Kernel, optional
+        Covariance on standardised inputs and outputs. ``None`` uses
+        :func:`default_kernel` with one length scale per feature.
+    alpha : float
+        Value added to the diagonal of the kernel matrix (jitter, in standardised units).
+    n_restarts_optimizer : int
+        Extra optimiser starts drawn log-uniformly inside the kernel bounds.
+    random_state : int, RandomState or None
+        Seed of the restarts.
+    optimizer : "fmin_l_bfgs_b", callable or None
+        Hyperparameter optimiser passed to ``GaussianProcessRegressor``; ``None`` keeps the
+        kernel's hyperparameters as given.
+
+    Attributes
+    ----------
+    kernel_ : Kernel
+        The kernel with fitted hyperparameters.
+    gp_ : GaussianProcessRegressor
+        The fitted regressor on standardised data.
+    x_scaler_ : StandardScaler
+        Standardisation of the inputs.
+    y_mean_, y_std_ : float
+        Standardisation of the target (``y_std_`` is the population standard deviation).
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+
+    Notes
+    -----
+    The model in the user's units is ``y ~ N(y_mean_, y_std_^2 (K(Xs) + alpha I))``; see the
+    module docstring.
+    """
+
+    def __init__(
+        self,
+        kernel: Kernel | None = None,
+        *,
+        alpha: float = 1e-10,
+        n_restarts_optimizer: int = 2,
+        random_state: Any = None,
+        optimizer: Any = "fmin_l_bfgs_b",
+    ) -> None:
+        self.kernel = kernel
+        self.alpha = alpha
+        self.n_restarts_optimizer = n_restarts_optimizer
+        self.random_state = random_state
+        self.optimizer = optimizer
+
+    def fit(self, X: Any, y: Any) -> PropertyGP:
+        """Standardise ``X`` and ``y`` and fit the hyperparameters by maximum marginal likelihood.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_samples, n_features)
+        y : array_like, shape (n_samples,)
+
+        Returns
+        -------
+        PropertyGP
+            ``self``.
+        """
+        X, y = validate_data(self, X, y, y_numeric=True)
+        self.x_scaler_ = StandardScaler().fit(X)
+        self.y_mean_ = float(np.mean(y))
+        self.y_std_ = _target_scale(y, self.y_mean_)
+        kernel = default_kernel(X.shape[1]) if self.kernel is None else self.kernel
+        self.gp_ = GaussianProcessRegressor(
+            kernel=clone(kernel),
+            alpha=self.alpha,
+            optimizer=self.optimizer,
+            n_restarts_optimizer=self.n_restarts_optimizer,
+            normalize_y=False,
+            random_state=self.random_state,
+        )
+        self.gp_.fit(self.x_scaler_.transform(X), (y - self.y_mean_) / self.y_std_)
+        self.kernel_ = self.gp_.kernel_
+        return self
+
+    def predict(self, X: Any, return_std: bool = False) -> np.ndarray | tuple:
+        """Predictive mean (and standard deviation) in the user's units.
+
+        Parameters
+        ----------
+        X : array_like, shape (n_queries, n_features)
+        return_std : bool
+            Also return the predictive standard deviation (it includes the fitted white noise,
+            as scikit-learn's ``GaussianProcessRegressor`` does).
+
+        Returns
+        -------
+        mean : ndarray, shape (n_queries,)
+        std : ndarray, shape (n_queries,)
+            Only when ``return_std`` is true.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        Xs = self.x_scaler_.transform(X)
+        if return_std:
+            mean, std = self.gp_.predict(Xs, return_std=True)
+            return self.y_mean_ + self.y_std_ * mean, self.y_std_ * std
+        return self.y_mean_ + self.y_std_ * self.gp_.predict(Xs)
+
+    def log_marginal_likelihood(
+        self, theta: np.ndarray | None = None, eval_gradient: bool = False
+    ) -> float | tuple[float, np.ndarray]:
+        """Log marginal likelihood of the training target in its original units.
+
+        ``log p(y | X, theta) = log p(ys | Xs, theta) - n log(y_std_)``: the standardisation
+        ``ys = (y - y_mean_) / y_std_`` is a fixed affine map, whose Jacobian contributes
+        ``-n log(y_std_)``. The gradient with respect to ``theta`` is that of the standardised
+        value (the Jacobian does not depend on ``theta``).
+
+        Parameters
+        ----------
+        theta : array_like, optional
+            Log-transformed kernel hyperparameters (``kernel_.theta`` layout); ``None`` uses the
+            fitted ones.
+        eval_gradient : bool
+            Also return the gradient with respect to ``theta``.
+
+        Returns
+        -------
+        float, or (float, ndarray)
+        """
+        check_is_fitted(self)
+        jacobian = self.gp_.y_train_.shape[0] * np.log(self.y_std_)
+        if theta is None and not eval_gradient:
+            return float(self.gp_.log_marginal_likelihood_value_ - jacobian)
+        if theta is None:
+            theta = self.kernel_.theta
+        out = self.gp_.log_marginal_likelihood(theta, eval_gradient=eval_gradient)
+        if eval_gradient:
+            return float(out[0] - jacobian), out[1]
+        return float(out - jacobian)
