@@ -40,8 +40,16 @@ def ours(spectrum, ks: list[int], seeds: list[int]) -> dict[int, dict]:
     totals = []
     for seed in seeds:
         started = time.perf_counter()
-        selection = select(spectrum, ks, shapes="gaussian", baselines="none",
-                           priors="nagata2012", key=seed, compute_wbic=False, progress=False)
+        selection = select(
+            spectrum,
+            ks,
+            shapes="gaussian",
+            baselines="none",
+            priors="nagata2012",
+            key=seed,
+            compute_wbic=False,
+            progress=False,
+        )
         totals.append(time.perf_counter() - started)
         for k in ks:
             result = selection.results[f"K={k} gaussian + none"]
@@ -57,15 +65,23 @@ def ours(spectrum, ks: list[int], seeds: list[int]) -> dict[int, dict]:
 def wbic_screen(spectrum, ks: list[int]) -> dict[int, dict]:
     out = {}
     for k in ks:
-        problem = make_problem(spectrum, k, shape="gaussian", baseline="none",
-                               priors="nagata2012")
+        problem = make_problem(spectrum, k, shape="gaussian", baseline="none", priors="nagata2012")
         optima, table = multi_start_map(problem, n_starts=24, seed=0)
         log_prior, log_likelihood = evidence_densities(problem)
         started = time.perf_counter()
-        result = wbic(log_prior, log_likelihood, _inits(problem, optima, table),
-                      n_data=spectrum.n_points, key=jax.random.PRNGKey(0))
-        out[k] = {"WBIC": result.wbic, "se": result.wbic_se,
-                  "wall": time.perf_counter() - started, "grads": result.n_gradient_evals}
+        result = wbic(
+            log_prior,
+            log_likelihood,
+            _inits(problem, optima, table),
+            n_data=spectrum.n_points,
+            key=jax.random.PRNGKey(0),
+        )
+        out[k] = {
+            "WBIC": result.wbic,
+            "se": result.wbic_se,
+            "wall": time.perf_counter() - started,
+            "grads": result.n_gradient_evals,
+        }
     return out
 
 
@@ -73,16 +89,23 @@ def dynesty_runs(ks: list[int], runs: int, nlive: int) -> dict[int, dict]:
     import nagata_reference as ref
 
     x, y = ref.load_data()
-    args = argparse.Namespace(prior="ordered", nlive=nlive, bound="multi", sample="rslice",
-                              slices=None, dlogz=0.01)
+    args = argparse.Namespace(
+        prior="ordered", nlive=nlive, bound="multi", sample="rslice", slices=None, dlogz=0.01
+    )
     out = {}
     for k in ks:
         problem = ref.Problem(x, y, k)
         results = [ref.run_one(problem, args, seed) for seed in range(runs)]
-        out[k] = {"F": [r["F"] for r in results], "err": [r["logzerr"] for r in results],
-                  "wall": [r["wall_s"] for r in results], "calls": [r["ncall"] for r in results]}
-        print(f"dynesty K={k}: F={np.mean(out[k]['F']):.3f} wall {np.mean(out[k]['wall']):.1f} s",
-              flush=True)
+        out[k] = {
+            "F": [r["F"] for r in results],
+            "err": [r["logzerr"] for r in results],
+            "wall": [r["wall_s"] for r in results],
+            "calls": [r["ncall"] for r in results],
+        }
+        print(
+            f"dynesty K={k}: F={np.mean(out[k]['F']):.3f} wall {np.mean(out[k]['wall']):.1f} s",
+            flush=True,
+        )
     return out
 
 
@@ -110,8 +133,11 @@ def table(ks, mine, screen, nested, long_ref) -> str:
             f"| {k} | {f.mean():.3f} ± {spread:.3f} | {np.mean(row['se']):.3f} | "
             f"{np.mean(row['wall']):.1f} | {np.mean(row['grads']):.3g} | "
             f"{screen[k]['WBIC']:.2f} | "
-            + (f"{np.mean(d['F']):.3f} | {np.mean(d['wall']):.1f} | {np.mean(d['calls']):.3g} | "
-               if d else "- | - | - | ")
+            + (
+                f"{np.mean(d['F']):.3f} | {np.mean(d['wall']):.1f} | {np.mean(d['calls']):.3g} | "
+                if d
+                else "- | - | - | "
+            )
             + (f"{r['F_mean']:.3f} ± {r['logz_se']:.3f} |" if r else "- |")
         )
     return "\n".join(lines)
@@ -132,12 +158,19 @@ def main(argv: list[str] | None = None) -> None:
     nested = dynesty_runs(ks, args.dynesty_runs, args.dynesty_nlive) if args.dynesty_runs else {}
     text = table(ks, mine, screen, nested, reference())
     print(text)
-    print(f"\nours: K=1..{args.kmax} total wall per seed: "
-          + ", ".join(f"{t:.1f} s" for t in mine["total_wall"]))
+    print(
+        f"\nours: K=1..{args.kmax} total wall per seed: "
+        + ", ".join(f"{t:.1f} s" for t in mine["total_wall"])
+    )
     print("command: python benchmarks/bench_evidence.py " + " ".join(sys.argv[1:]))
     if args.out:
-        payload = {"ours": mine, "wbic": screen, "dynesty": nested, "table": text,
-                   "command": " ".join(sys.argv)}
+        payload = {
+            "ours": mine,
+            "wbic": screen,
+            "dynesty": nested,
+            "table": text,
+            "command": " ".join(sys.argv),
+        }
         args.out.write_text(json.dumps(payload, indent=2, default=float))
 
 
