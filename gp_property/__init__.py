@@ -16,6 +16,9 @@ _EXPORTS = {
     "PropertyLikelihood": "gp_property.likelihood",
     "gp_log_density": "gp_property.likelihood",
     "property_log_likelihood": "gp_property.likelihood",
+    "Candidate": "gp_property.selector",
+    "SeriesSelection": "gp_property.selector",
+    "select_series": "gp_property.selector",
 }
 
 __all__ = sorted(_EXPORTS)

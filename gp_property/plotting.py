@@ -1,0 +1,105 @@
+"""Figures of the property layer. Functions take ``axes=``, return Axes, never show."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+COLUMNS = (
+    ("sum_F", "spectra: sum F_i"),
+    ("neg_log_L_prop", "property: -log L"),
+    ("F_total", "total: F_total"),
+)
+
+
+def plot_ranking(selection: Any, ax: Any = None) -> Any:
+    """Grouped bars of the three columns per candidate, each relative to its own minimum."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 3.5), layout="constrained")
+    table = selection.table.sort_values("n_peaks")
+    positions = np.arange(len(table))
+    width = 0.8 / len(COLUMNS)
+    for index, (column, label) in enumerate(COLUMNS):
+        values = table[column].to_numpy()
+        errors = table[f"{column}_se"].to_numpy()
+        ax.bar(
+            positions + (index - 1) * width,
+            values - values.min(),
+            width,
+            yerr=errors,
+            capsize=2,
+            label=label,
+            color=f"C{index}",
+        )
+    ax.set_xticks(positions, table["model"], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("nats above the column's best")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(
+        f"chosen: {selection.chosen} (spectra alone: {selection.spectrum_only_choice})", fontsize=9
+    )
+    return ax
+
+
+def plot_feature_property(selection: Any, ax: Any = None, *, model: str | None = None) -> Any:
+    """Posterior feature against the property with the GP mean and 94 % band.
+
+    With one feature the x axis is that feature; with several, a parity plot of GP prediction
+    against the measured property.
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.5, 3.5), layout="constrained")
+    model = model or selection.chosen
+    draws = selection.features[model]
+    gp = selection.property_likelihoods[model].regressor
+    mean = draws.values.mean(axis=0)
+    spread = draws.values.std(axis=0)
+    t = selection.properties
+    if mean.shape[1] == 1:
+        grid = np.linspace(mean[:, 0].min(), mean[:, 0].max(), 200)[:, None]
+        prediction, sd = gp.predict(grid, return_std=True)
+        ax.fill_between(
+            grid[:, 0],
+            prediction - 1.88 * sd,
+            prediction + 1.88 * sd,
+            alpha=0.3,
+            color="C0",
+            lw=0,
+            label="GP 94 % band",
+        )
+        ax.plot(grid[:, 0], prediction, color="C0", label="GP mean")
+        ax.errorbar(mean[:, 0], t, xerr=spread[:, 0], fmt="o", color="k", ms=3, label="samples")
+        ax.set_xlabel(draws.names[0])
+    else:
+        prediction, sd = gp.predict(mean, return_std=True)
+        ax.errorbar(t, prediction, yerr=sd, fmt="o", color="k", ms=3)
+        low, high = float(min(t.min(), prediction.min())), float(max(t.max(), prediction.max()))
+        ax.plot([low, high], [low, high], color="0.6", lw=0.8)
+        ax.set_xlabel("measured property")
+        ax.set_ylabel("GP prediction")
+    if mean.shape[1] == 1:
+        ax.set_ylabel("property")
+        ax.legend(fontsize=8, frameon=False)
+    ax.set_title(model, fontsize=9)
+    return ax
+
+
+def plot_series_selection(selection: Any, axes: Any = None) -> np.ndarray:
+    """Ranking panel and feature-against-property panel side by side."""
+    import matplotlib.pyplot as plt
+
+    if axes is None:
+        _, axes = plt.subplots(
+            1, 2, figsize=(10.0, 3.8), layout="constrained", width_ratios=(1.4, 1)
+        )
+    axes = np.atleast_1d(axes)
+    if axes.size != 2:
+        raise ValueError(f"axes must hold 2 Axes (ranking, feature); got {axes.size}")
+    plot_ranking(selection, axes[0])
+    plot_feature_property(selection, axes[1])
+    return axes
