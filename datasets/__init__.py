@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datasets.registry import available, load, path
+from datasets.scenarios import Scenario, pla_carbonyl, unknown_background, weak_band
 from datasets.synthetic import (
     GroundTruth,
     Synthetic,
@@ -13,11 +14,15 @@ from datasets.synthetic import (
 
 __all__ = [
     "GroundTruth",
+    "Scenario",
     "Synthetic",
     "available",
     "ir_carbonyl",
     "load",
     "nagata2012",
     "path",
+    "pla_carbonyl",
     "synthetic_spectrum",
+    "unknown_background",
+    "weak_band",
 ]

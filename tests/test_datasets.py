@@ -74,3 +74,40 @@ def test_bundled_demo_file_reads_back_as_the_generator_output():
     assert spectrum.descending
     with pytest.raises(ValueError, match="name must be one of"):
         datasets.load("nope")
+
+
+@pytest.mark.parametrize(
+    ("make", "driving_peak", "n_peaks"),
+    [
+        (datasets.weak_band, 2, 2),
+        (datasets.unknown_background, 2, 2),
+        (datasets.pla_carbonyl, 3, 3),
+    ],
+)
+def test_scenarios_property_follows_the_driving_area(make, driving_peak, n_peaks):
+    scenario = make(seed=4)
+    series = scenario.series
+    assert scenario.true_n_peaks == n_peaks
+    assert len(series) == scenario.settings["n_samples"]
+    driving = scenario.peaks[scenario.peaks["peak"] == driving_peak].set_index("sample_id")
+    areas = driving.loc[series.sample_ids, "area"].to_numpy()
+    rate = series.property(scenario.property_name)
+    order = np.argsort(areas)
+    # monotone up to the 2 % measurement noise
+    assert np.corrcoef(areas, rate)[0, 1] > 0.97
+    assert rate[order[-1]] > rate[order[0]] + 0.7
+
+
+def test_pla_scenario_is_a_descending_ir_series():
+    scenario = datasets.pla_carbonyl(seed=0)
+    series = scenario.series
+    assert series.descending and series.x[0] == 1650.0 and series.x[-1] == 1850.0
+    spectrum = series[0]
+    peak_index = np.argmax(spectrum.y)
+    assert abs(spectrum.x[peak_index] - 1757.0) < 3.0
+
+
+def test_scenarios_repeat_for_a_seed_and_differ_across_seeds():
+    first, again = datasets.weak_band(seed=1), datasets.weak_band(seed=1)
+    np.testing.assert_array_equal(first.series.y, again.series.y)
+    assert not np.allclose(first.series.y, datasets.weak_band(seed=2).series.y)
