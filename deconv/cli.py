@@ -1,8 +1,10 @@
 """The ``specbayes`` command line.
 
 ``specbayes demo`` fits the bundled IR carbonyl spectrum and writes a figure, a peak table, a
-report and the posterior; ``specbayes fit FILE`` does the same for any spectrum file. User
-mistakes end with a one-line error and exit code 2, never a traceback.
+report and the posterior; ``specbayes fit FILE`` does the same for any spectrum file;
+``specbayes batch SERIES_OR_FOLDER`` fits every spectrum of a wide series table or of a folder
+of spectrum files into a resumable result folder. User mistakes end with a one-line error and
+exit code 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -74,7 +76,64 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--xmin", type=float, default=None, help="crop: lowest x kept")
     fit.add_argument("--xmax", type=float, default=None, help="crop: highest x kept")
     _add_fit_options(fit)
+    _add_batch_parser(commands)
     return parser
+
+
+def _add_batch_parser(commands) -> None:
+    batch = commands.add_parser(
+        "batch",
+        help="fit every spectrum of a series table or a folder of spectrum files",
+        description="Fit K peaks and a baseline to every spectrum of a wide series table (one "
+        "spectrum per row or column) or of a folder of spectrum files, under one model. "
+        "Writes one NetCDF per spectrum, summary.csv and failures.csv into --out; a rerun "
+        "skips finished spectra. Exit code 0 when every spectrum was fitted, 1 when some "
+        "failed (see failures.csv), 2 on usage errors.",
+    )
+    batch.add_argument("series", type=Path, help="series table file, or folder of spectra")
+    batch.add_argument("--peaks", type=int, default=3, help="number of peaks K (default 3)")
+    batch.add_argument(
+        "--shape", choices=SHAPES, default="pseudo_voigt", help="line shape (default pseudo_voigt)"
+    )
+    batch.add_argument(
+        "--baseline", choices=BASELINES, default="linear", help="baseline (default linear)"
+    )
+    batch.add_argument("--noise", choices=("normal", "student_t"), default="normal")
+    batch.add_argument(
+        "--method",
+        choices=("map", "nuts"),
+        default="map",
+        help="vectorised MAP or a NUTS posterior per spectrum (default map)",
+    )
+    batch.add_argument(
+        "--sigma",
+        type=float,
+        default=None,
+        help="known noise standard deviation (default: inferred)",
+    )
+    batch.add_argument(
+        "--starts", type=int, default=None, help="optimiser starts per spectrum (default 2)"
+    )
+    batch.add_argument("--warmup", type=int, default=500, help="NUTS warm-up steps per chain")
+    batch.add_argument("--samples", type=int, default=500, help="NUTS draws per chain")
+    batch.add_argument("--chains", type=int, default=4, help="NUTS chains")
+    batch.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    batch.add_argument(
+        "--out", type=Path, default=None, help="result folder (default ./specbayes-batch-<name>)"
+    )
+    batch.add_argument("--progress", action="store_true", help="show a progress bar")
+    batch.add_argument(
+        "--chunk-size", type=int, default=64, help="spectra per vectorised chunk (default 64)"
+    )
+    batch.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler address (e.g. tcp://host:8786): run the chunks on that cluster",
+    )
+    batch.add_argument(
+        "--force", action="store_true", help="recompute spectra already in the output folder"
+    )
 
 
 def write_outputs(result, out: Path) -> dict[str, Path]:
@@ -142,7 +201,57 @@ def _command_fit(args: argparse.Namespace) -> int:
     return _run_fit(spectrum, args)
 
 
-COMMANDS = {"demo": _command_demo, "fit": _command_fit}
+def _connect(address: str):
+    """A Dask ``distributed.Client`` connected to ``address``."""
+    try:
+        from distributed import Client
+    except ImportError as error:
+        raise ValueError(
+            "--scheduler needs the 'distributed' package (pip install 'specbayes[dask]')"
+        ) from error
+    return Client(address, timeout="10s")
+
+
+def _command_batch(args: argparse.Namespace) -> int:
+    from deconv import batch
+    from deconv.io import read_series
+
+    options = {"noise": args.noise, "sigma": args.sigma}
+    if args.starts is not None:
+        options["n_starts"] = args.starts
+    if args.method == "nuts":
+        options.update(num_warmup=args.warmup, num_samples=args.samples, num_chains=args.chains)
+    out = args.out if args.out is not None else Path(f"specbayes-batch-{args.series.stem}")
+    common = {
+        "shape": args.shape,
+        "baseline": args.baseline,
+        "method": args.method,
+        "key": args.seed,
+        "chunk_size": args.chunk_size,
+        "out": out,
+        "force": args.force,
+        "progress": args.progress,
+        **options,
+    }
+    # read a table before connecting anywhere: a malformed file is a usage error
+    series = None if args.series.is_dir() else read_series(args.series)
+    executor = _connect(args.scheduler) if args.scheduler else None
+    try:
+        if series is None:
+            result = batch.fit_files(args.series, args.peaks, executor=executor, **common)
+        else:
+            result = batch.fit_series(series, args.peaks, executor=executor, **common)
+    finally:
+        if executor is not None:
+            executor.close()
+    for row in result.failures.itertuples(index=False):
+        print(f"failed: {row.sample_id}: {row.reason}")
+    print(result.message)
+    print(f"wrote {out / 'summary.csv'}, {out / 'failures.csv'} and {out / 'fits'}/")
+    return 1 if result.counts["failed"] else 0
+
+
+COMMANDS = {"demo": _command_demo, "fit": _command_fit, "batch": _command_batch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
