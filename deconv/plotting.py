@@ -137,6 +137,9 @@ def plot_selection(selection: Any, axes: Any = None) -> np.ndarray:
             color=f"C{index}",
             label=f"{shape} + {baseline}",
         )
+    from matplotlib.ticker import MaxNLocator
+
+    axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[0].set_xlabel("number of peaks K")
     axes[0].set_ylabel(r"$\Delta F$ = F - F$_{min}$ (nats)")
     axes[0].set_yscale("symlog", linthresh=1.0)
