@@ -27,21 +27,42 @@ Tuning, all inside one jitted function (warm-up of ``n_warmup`` sweeps, shared b
   approximation on the log-gaps log(β_{l+1} - β_l) (endpoints fixed at 0 and 1 exactly):
   every gap grows or shrinks with the difference between its Rao-Blackwellised swap acceptance
   and the mean acceptance, so the swap rates even out.
-* HMC uses a dense preconditioner per temperature: first the Laplace square root of
-  (P + β H)^-1 (it follows the ladder while that moves), then (E_β[g gᵀ])^-1 with g the gradient of
-  log p_β, averaged over a warm-up window (``_PRECOND_START``-``_PRECOND_END``). By the Fisher
-  identity E[g gᵀ] = E[-∇² log p_β]: the mean *local* curvature, blind to the distance between
-  modes, which a covariance of draws would mistake for a scale (on a bimodal test that halved the
-  spread of log Z). Step sizes are adapted per temperature towards ``target_accept``; each sweep
-  draws one trajectory length, U(0.5, 1.5) × ``trajectory_length`` in whitened units (fixed
-  lengths resonate with near-Gaussian targets: 6 steps of ~1.05 ≈ 2π halved the ESS).
+* HMC uses a dense preconditioner per temperature, re-estimated at the end of three warm-up
+  windows (``_WINDOWS``: 5-15 %, 15-40 % and 40-70 % of the warm-up; before the first, the
+  Laplace square root of (P + β H)^-1, which follows the ladder). The default
+  (``preconditioner="gradient"``) is (E_β[g gᵀ])^-1 with g the gradient of log p_β: by the Fisher
+  identity E[g gᵀ] = E[-∇² log p_β], the mean *local* curvature, blind to the distance between
+  modes, which a covariance of draws would mistake for a scale. The alternatives, the covariance
+  of draws (``"draws"``) and the matrix geometric mean of the two (``"geometric"``: the affine map
+  minimising the Fisher divergence to a standard normal, as in nutpie), are kept for cross-checks:
+  on the funnel-like posteriors of superfluous peaks (Nagata 2012 with K = 4-5) they are dominated
+  by the wide regions and forced steps of 0.02 (draws) or 0.1-0.2 (geometric) at β = 1, i.e.
+  5-30 leapfrog steps per trajectory against 2 for the gradient metric, with no smaller spread of
+  log Z per gradient evaluation (measurements in ``tests/test_evidence.py``).
+* Step sizes are adapted per temperature towards ``target_accept`` (Robbins-Monro on the log step,
+  pooled over runs) and restart from 1.2 d^(-1/4) with a fresh gain after every preconditioner
+  update (a step adapted to the old metric means nothing in the new one: carrying it over let the
+  steps of K = 4 collapse to 1e-11 and cost 5e6 gradient evaluations). The last 30 % of the
+  warm-up adapts step sizes only.
+* Each sweep draws one trajectory length, U(0.5, 1.5) × ``trajectory_length`` in whitened units
+  (fixed lengths resonate with near-Gaussian targets: 6 steps of ~1.05 ≈ 2π halved the ESS), and
+  every temperature covers it in ceil(length / step) steps. ``max_leapfrog`` caps that number by
+  *shortening* the trajectory, never by enlarging the step (an enlarged step gave acceptance 0 and
+  F off by 12 nat at K = 4 with ``max_leapfrog=8``).
+* Each sweep ends with ``swap_rounds`` rounds of neighbour swaps alternating even and odd pairs
+  (the non-reversible "deterministic even-odd" scheme). Swaps cost no gradient; four rounds
+  doubled the round trips at K = 4-5.
 
 ``n_independent`` runs of the whole ladder (vmapped over keys, with shared tuning) give the standard
 error of log Z: each run is cut into ceil(16 / n_independent) contiguous batches and the
 stepping-stone estimate of every batch enters a batch-means standard error. Neighbouring
 stepping-stone factors are positively correlated through the swaps (measured: the variance of a
 run's log Z was 2.4 times the sum of its factors' variances), so per-temperature ESS would
-understate it. The reported estimate pools the draws of all runs in each factor.
+understate it. The reported standard error is the larger of the batch-means one and the one
+between whole runs: batches of one run share its slow components (e.g. which arrangements of
+superfluous peaks its replicas carry; on Nagata 2012 with K = 4-5 the batch-means value alone
+under-stated the seed-to-seed spread 1.6-3 times). The reported estimate pools the draws of all
+runs in each factor.
 
 WBIC
 ----
@@ -50,8 +71,10 @@ WBIC = E_β[-log p(y|θ)] (Watanabe 2013), a cheap *screen* of F: it is asymptot
 to O_p(sqrt(log n)) and was 5-20 nats off F in prototypes. Do not decide between models with it.
 
 Diagnostics thresholds (an :class:`~deconv.exceptions.EvidenceWarning` is emitted when any fails):
-a swap rate below ``SWAP_RATE_MIN`` = 0.1, no round trip β=0 → 1 → 0 of any replica during
-sampling, or a standard error of log Z above ``SE_MAX`` = 0.3 nat.
+a swap rate below ``SWAP_RATE_MIN`` = 0.1, a mean HMC acceptance below ``ACCEPT_MIN`` = 0.1 at any
+temperature, no round trip β=0 → 1 → 0 of any replica during sampling, a standard error of log Z
+above ``SE_MAX`` = 0.3 nat, or log Z differing between the two halves of the sampling phase by
+more than ``DRIFT_MAX`` = 6 standard errors (replicas still drifting out of their starts).
 """
 
 from __future__ import annotations
@@ -75,6 +98,9 @@ from deconv import _validation as _v
 from deconv.exceptions import EvidenceWarning
 
 __all__ = [
+    "ACCEPT_MIN",
+    "DRIFT_MAX",
+    "PRECONDITIONERS",
     "SE_MAX",
     "SWAP_RATE_MIN",
     "EvidenceResult",
@@ -91,10 +117,15 @@ SWAP_RATE_MIN = 0.1
 """Smallest acceptable mean swap acceptance between neighbouring temperatures."""
 SE_MAX = 0.3
 """Largest acceptable standard error of log Z (nats) before a warning."""
+ACCEPT_MIN = 0.1
+"""Smallest acceptable mean HMC acceptance at any temperature during sampling."""
+DRIFT_MAX = 6.0
+"""Largest acceptable change of log Z between the two halves of sampling, in standard errors."""
+PRECONDITIONERS = ("gradient", "geometric", "draws")
+"""Choices of the HMC preconditioner estimated during warm-up (see ``replica_exchange``)."""
 
 _LADDER_END = 0.6  # fraction of the warm-up during which the ladder adapts
-_PRECOND_START = 0.6  # window over which the gradient preconditioner is estimated ...
-_PRECOND_END = 0.8  # ... after which it replaces the Laplace one
+_WINDOWS = ((0.05, 0.15), (0.15, 0.4), (0.4, 0.7))  # preconditioner windows (warm-up fractions)
 _LADDER_GAIN = 0.3  # initial gain of the log-gap updates
 _LADDER_DECAY = 30.0  # sweeps over which that gain halves
 _STEP_GAIN = 0.5  # initial gain of the log step-size updates
@@ -116,7 +147,8 @@ class EvidenceResult:
     ----------
     log_z, log_z_se : float
         Stepping-stone estimate of log Z (draws of all runs pooled per factor) and its standard
-        error (batch means over independent runs, each cut into contiguous batches).
+        error (the larger of batch means over independent runs, each cut into contiguous
+        batches, and the standard error between the runs' own estimates).
     free_energy, free_energy_se : float
         F = -log Z and its standard error.
     log_z_runs : numpy.ndarray
@@ -141,13 +173,19 @@ class EvidenceResult:
         Effective sample size of log p(y|θ) per temperature, summed over runs.
     n_likelihood_evals, n_gradient_evals : int
         Evaluations of ``log_likelihood`` and of its gradient (each gradient evaluation also
-        gives the value; the Hessian at the start counts as one evaluation per dimension).
+        gives the value; the Hessian at the start counts as one evaluation per dimension). All
+        replicas of a sweep integrate in lockstep for as many leapfrog steps as the temperature
+        that needs most, so this counts runs × temperatures × that number per sweep.
     wall_time, compile_time : float
         Seconds for the whole call and for compiling the sampler (part of ``wall_time``).
     samples : pytree
         Draws at β = 1 of all runs, leaves with a leading draw axis of length
         ``n_independent * n_samples``, run-major (reshape to ``(n_independent, n_samples, ...)``
         for per-chain diagnostics).
+    log_z_halves : numpy.ndarray
+        Stepping-stone log Z from the first and from the second half of the sampling phase (all
+        runs pooled); a difference of more than ``DRIFT_MAX`` standard errors means the replicas
+        were still drifting (e.g. out of the starting optima) and triggers a warning.
     """
 
     log_z: float
@@ -168,6 +206,9 @@ class EvidenceResult:
     wall_time: float
     compile_time: float
     samples: PyTree = dataclasses.field(repr=False)
+    log_z_halves: np.ndarray = dataclasses.field(
+        default_factory=lambda: np.full(2, np.nan), repr=False
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,6 +272,8 @@ class _Config(NamedTuple):
     max_leapfrog: int
     target_accept: float
     adapt_ladder: bool
+    preconditioner: str
+    swap_rounds: int
 
 
 class _Replicas(NamedTuple):
@@ -259,13 +302,17 @@ class _Tuning(NamedTuple):
     log_step: Array  # (L,)
     sqrt_cov: Array  # (L, d, d) preconditioner square root
     step_count: Array  # () sweeps since the step-size gain was reset
+    from_draws: Array  # () bool: the preconditioner comes from draws (no longer Laplace)
 
 
 class _Moments(NamedTuple):
-    """Running sums for the gradient-based preconditioner (per slot, pooled over runs)."""
+    """Running sums for the preconditioner (per slot, pooled over runs) in one window."""
 
     count: Array  # ()
-    outer: Array  # (L, d, d) sum of g gᵀ, g the gradient of the log target
+    sum_x: Array  # (L, d) sum of positions
+    outer_x: Array  # (L, d, d) sum of x xᵀ
+    sum_g: Array  # (L, d) sum of gradients g of the log target
+    outer_g: Array  # (L, d, d) sum of g gᵀ
 
 
 class _Laplace(NamedTuple):
@@ -291,18 +338,19 @@ class _Noise(NamedTuple):
 
     momentum: Array  # (R, L, d) standard normal
     accept: Array  # (R, L) uniform: HMC acceptance
-    swap: Array  # (R, L) uniform: swap acceptance (slot l decides pair l, l+1)
+    swap: Array  # (rounds, R, L) uniform: swap acceptance (slot l decides pair l, l+1)
     length: Array  # () uniform: trajectory-length jitter
 
 
-def _draw_noise(key: Array, t: Array, shape: tuple[int, ...]) -> _Noise:
-    """The random numbers of sweep ``t`` for replicas of shape (R, L, d)."""
+def _draw_noise(key: Array, t: Array, shape: tuple[int, ...], rounds: int = 1) -> _Noise:
+    """The random numbers of sweep ``t`` for replicas of shape (R, L, d), ``rounds`` of swaps."""
     k_normal, k_uniform = jax.random.split(jax.random.fold_in(key, t))
     momentum = jax.random.normal(k_normal, shape)
     size = math.prod(shape[:-1])
     tiny = jnp.finfo(momentum.dtype).tiny
-    uniform = jax.random.uniform(k_uniform, (2 * size + 1,), momentum.dtype, minval=tiny)
-    accept, swap = uniform[:-1].reshape(2, *shape[:-1])
+    uniform = jax.random.uniform(k_uniform, ((1 + rounds) * size + 1,), momentum.dtype, minval=tiny)
+    accept = uniform[:size].reshape(shape[:-1])
+    swap = uniform[size:-1].reshape(rounds, *shape[:-1])
     return _Noise(momentum, accept, swap, uniform[-1])
 
 
@@ -410,12 +458,14 @@ def _trajectory(cfg: _Config, log_step: Array, u: Array) -> tuple[Array, Array]:
     """Steps per temperature and step sizes for a trajectory of jittered length.
 
     The length is ``cfg.trajectory_length`` × U(0.5, 1.5), shared by all replicas of a sweep;
-    each temperature covers it in ceil(length / its adapted step) steps (at most
-    ``cfg.max_leapfrog``), so the step used never exceeds the adapted one.
+    each temperature covers it in ceil(length / its adapted step) steps. If that exceeds
+    ``cfg.max_leapfrog`` the trajectory is cut short instead: the step used never exceeds the
+    adapted one, so the step-size adaptation keeps control of the acceptance.
     """
     length = cfg.trajectory_length * (0.5 + u)
-    n = jnp.clip(jnp.ceil(length / jnp.exp(log_step)), 1, cfg.max_leapfrog)
-    return n.astype(jnp.int32), length / n
+    step = jnp.exp(log_step)
+    n = jnp.clip(jnp.ceil(length / step), 1, cfg.max_leapfrog)
+    return n.astype(jnp.int32), jnp.minimum(length / n, step)
 
 
 def _hmc_all(
@@ -431,10 +481,10 @@ def _hmc_all(
     def one(z: _Noise, s: _Replicas, b: Array, e: Array, r: Array, k: Array) -> Any:
         return _hmc(flat, z, s, b, e, r, (k, n_loop))
 
-    over_slots = jax.vmap(one, in_axes=(_Noise(0, 0, 0, None), 0, 0, 0, 0, 0))
-    over_runs = jax.vmap(over_slots, in_axes=(_Noise(0, 0, 0, None), 0, None, None, None, None))
+    over_slots = jax.vmap(one, in_axes=(_Noise(0, 0, None, None), 0, 0, 0, 0, 0))
+    over_runs = jax.vmap(over_slots, in_axes=(_Noise(0, 0, None, None), 0, None, None, None, None))
     reps, accept = over_runs(noise, reps, tuning.betas, step, tuning.sqrt_cov, n)
-    return reps, accept, reps.log_lik.shape[0] * jnp.sum(n)
+    return reps, accept, reps.log_lik.shape[0] * n.size * n_loop
 
 
 # --------------------------------------------------------------------------------------------
@@ -503,7 +553,8 @@ def _adapt_ladder(tuning: _Tuning, swap: Array, t: Array, laplace: _Laplace) -> 
     gain = _LADDER_GAIN * _LADDER_DECAY / (_LADDER_DECAY + t)
     log_gaps = tuning.log_gaps + gain * (rate - rate.mean())
     betas = _betas_from_gaps(log_gaps)
-    return tuning._replace(log_gaps=log_gaps, betas=betas, sqrt_cov=_laplace_root(laplace, betas))
+    root = jnp.where(tuning.from_draws, tuning.sqrt_cov, _laplace_root(laplace, betas))
+    return tuning._replace(log_gaps=log_gaps, betas=betas, sqrt_cov=root)
 
 
 def _adapt_step(cfg: _Config, tuning: _Tuning, accept: Array) -> _Tuning:
@@ -517,26 +568,61 @@ def _adapt_step(cfg: _Config, tuning: _Tuning, accept: Array) -> _Tuning:
     return tuning._replace(log_step=log_step, step_count=tuning.step_count + 1)
 
 
-def _accumulate(moments: _Moments, grads: Array) -> _Moments:
-    """Add the outer products of the gradients (R, L, d) of one sweep, pooled over runs."""
-    outer = jnp.einsum("rli,rlj->lij", grads, grads)
-    return _Moments(moments.count + grads.shape[0], moments.outer + outer)
+def _empty_moments(n_temps: int, dim: int) -> _Moments:
+    vec, mat = jnp.zeros((n_temps, dim)), jnp.zeros((n_temps, dim, dim))
+    return _Moments(jnp.zeros(()), vec, mat, vec, mat)
 
 
-def _gradient_root(moments: _Moments, fallback: Array) -> Array:
-    """Preconditioner from the second moment of the log-target gradients (Fisher identity).
+def _accumulate(moments: _Moments, x: Array, grads: Array) -> _Moments:
+    """Add the positions and log-target gradients (R, L, d) of one sweep, pooled over runs."""
+    return _Moments(
+        moments.count + grads.shape[0],
+        moments.sum_x + x.sum(axis=0),
+        moments.outer_x + jnp.einsum("rli,rlj->lij", x, x),
+        moments.sum_g + grads.sum(axis=0),
+        moments.outer_g + jnp.einsum("rli,rlj->lij", grads, grads),
+    )
 
-    E_β[g gᵀ] = E_β[-∇² log p_β] is the mean curvature, which does not see the distance
-    between modes (a draw covariance would), so the root is chol(E[g gᵀ])^-T.
-    """
-    second = moments.outer / moments.count
+
+def _regularised(second: Array) -> Array:
+    """Shrink (L, d, d) second moments 10 % towards their diagonal (keeps them well posed)."""
     diag = jnp.diagonal(second, axis1=1, axis2=2)
     second = 0.9 * second + 0.1 * jax.vmap(jnp.diag)(diag)
-    jitter = 1e-12 * diag.mean(axis=1)[:, None, None] * jnp.eye(second.shape[-1])
-    chol = jnp.linalg.cholesky(second + jitter)
-    eye = jnp.broadcast_to(jnp.eye(second.shape[-1]), second.shape)
-    root = jnp.swapaxes(jax.scipy.linalg.solve_triangular(chol, eye, lower=True), 1, 2)
-    ok = jnp.all(jnp.isfinite(root), axis=(1, 2)) & (moments.count > 1)
+    return second + 1e-12 * diag.mean(axis=1)[:, None, None] * jnp.eye(second.shape[-1])
+
+
+def _sym_power(matrix: Array, power: float) -> Array:
+    """matrix^power of symmetric positive-definite matrices (L, d, d) by eigendecomposition."""
+    w, v = jnp.linalg.eigh(matrix)
+    w = jnp.maximum(w, 1e-300)
+    return jnp.einsum("lij,lj,lkj->lik", v, w**power, v)
+
+
+def _preconditioner_root(kind: str, moments: _Moments, fallback: Array) -> Array:
+    """Square root M^(1/2) of a covariance-like preconditioner M per temperature (L, d, d).
+
+    ``"gradient"``: M = (E[g gᵀ])^-1, the inverse mean curvature (Fisher identity); blind to the
+    distance between modes, but dominated by sharp regions. ``"draws"``: M = Cov(θ), dominated by
+    wide regions and by the distance between modes. ``"geometric"``: the matrix geometric mean of
+    the two, M Cov(g) M = Cov(θ), the affine map that minimises the Fisher divergence of the
+    whitened target from a standard normal (as in nutpie); equal to both for a Gaussian.
+    """
+    n = jnp.maximum(moments.count, 1.0)
+    mean_x, mean_g = moments.sum_x / n, moments.sum_g / n
+    cov_x = _regularised(moments.outer_x / n - mean_x[:, :, None] * mean_x[:, None, :])
+    if kind == "gradient":
+        cov_g = _regularised(moments.outer_g / n)
+        root = _sym_power(cov_g, -0.5)
+    elif kind == "draws":
+        root = _sym_power(cov_x, 0.5)
+    else:
+        cov_g = _regularised(moments.outer_g / n - mean_g[:, :, None] * mean_g[:, None, :])
+        half = _sym_power(cov_g, 0.5)
+        inner = jnp.einsum("lij,ljk,lkm->lim", half, cov_x, half)
+        inv_half = _sym_power(cov_g, -0.5)
+        mean = jnp.einsum("lij,ljk,lkm->lim", inv_half, _sym_power(inner, 0.5), inv_half)
+        root = _sym_power(0.5 * (mean + jnp.swapaxes(mean, 1, 2)), 0.5)
+    ok = jnp.all(jnp.isfinite(root), axis=(1, 2)) & (moments.count > 2)
     return jnp.where(ok[:, None, None], root, fallback)
 
 
@@ -555,13 +641,25 @@ class _Carry(NamedTuple):
 
 
 def _sweep(flat: _Flat, cfg: _Config, carry: _Carry, t: Array) -> tuple[_Carry, Array, Array]:
-    """One HMC move for every replica, then one round of swaps (parity t % 2)."""
-    noise = _draw_noise(carry.key, t, carry.reps.x.shape)
+    """One HMC move for every replica, then ``cfg.swap_rounds`` rounds of swaps (even/odd)."""
+    noise = _draw_noise(carry.key, t, carry.reps.x.shape, cfg.swap_rounds)
     reps, accept, evals = _hmc_all(flat, cfg, noise, carry.reps, carry.tuning)
     walkers, swap = carry.walkers, jnp.zeros((reps.log_lik.shape[0], 0))
     if cfg.n_temperatures > 1:
-        u = noise.swap[:, :-1]
-        reps, walkers, swap = _swap_all(u, reps, walkers, carry.tuning.betas, t % 2)
+        betas = carry.tuning.betas
+
+        def one_round(j: int, state: tuple) -> tuple:
+            reps, walkers, total = state
+            u = noise.swap[j][:, :-1]
+            parity = (t * cfg.swap_rounds + j) % 2
+            reps, walkers, swap = _swap_all(u, reps, walkers, betas, parity)
+            return reps, walkers, total + swap
+
+        zero = jnp.zeros((reps.log_lik.shape[0], cfg.n_temperatures - 1))
+        reps, walkers, swap = jax.lax.fori_loop(
+            0, cfg.swap_rounds, one_round, (reps, walkers, zero)
+        )
+        swap = swap / cfg.swap_rounds
     evals = carry.n_grad + evals
     return carry._replace(reps=reps, walkers=walkers, n_grad=evals), accept, swap
 
@@ -569,23 +667,36 @@ def _sweep(flat: _Flat, cfg: _Config, carry: _Carry, t: Array) -> tuple[_Carry, 
 def _adapt(
     cfg: _Config, laplace: _Laplace, carry: _Carry, accept: Array, swap: Array, t: Array
 ) -> _Carry:
-    """All warm-up adaptation after sweep ``t`` (branch-free: cheap next to the sweep)."""
+    """All warm-up adaptation after sweep ``t`` (called only while ``t < cfg.n_warmup``)."""
     tuning = _adapt_step(cfg, carry.tuning, accept)
     if cfg.adapt_ladder and cfg.n_temperatures > 2:
         ladder_end = int(_LADDER_END * cfg.n_warmup)
         tuning = _select(t < ladder_end, _adapt_ladder(tuning, swap, t, laplace), tuning)
-    cov_start, cov_end = int(_PRECOND_START * cfg.n_warmup), int(_PRECOND_END * cfg.n_warmup)
-    in_window = (t >= cov_start) & (t < cov_end)
     grads = jax.vmap(jax.vmap(_grad_target), (0, None))(carry.reps, tuning.betas)
-    moments = _accumulate(carry.moments, grads)
-    moments = _select(in_window, moments, carry.moments)
-    switched = tuning._replace(
-        sqrt_cov=_gradient_root(moments, tuning.sqrt_cov),
-        step_count=jnp.zeros(()),
-    )
-    tuning = _select(t == cov_end - 1, switched, tuning)
-    tuning = _select(t < cfg.n_warmup, tuning, carry.tuning)
+    moments = _accumulate(carry.moments, carry.reps.x, grads)
+    windows = _windows(cfg.n_warmup)
+    collecting = jnp.any(jnp.array([(t >= lo) & (t < hi) for lo, hi in windows]))
+    moments = _select(collecting, moments, carry.moments)
+    at_end = jnp.any(jnp.array([t == hi - 1 for _, hi in windows]))
+
+    def switch(args: tuple[_Tuning, _Moments]) -> tuple[_Tuning, _Moments]:
+        tuning, moments = args
+        switched = tuning._replace(
+            sqrt_cov=_preconditioner_root(cfg.preconditioner, moments, tuning.sqrt_cov),
+            log_step=jnp.full_like(tuning.log_step, _initial_log_step(moments.sum_x.shape[-1])),
+            step_count=jnp.zeros(()),
+            from_draws=jnp.ones((), bool),
+        )
+        return switched, _empty_moments(*moments.sum_x.shape)
+
+    tuning, moments = jax.lax.cond(at_end, switch, lambda args: args, (tuning, moments))
     return carry._replace(tuning=tuning, moments=moments)
+
+
+def _windows(n_warmup: int) -> list[tuple[int, int]]:
+    """Sweep ranges [start, end) of the preconditioner windows (non-empty ones only)."""
+    bounds = [(int(lo * n_warmup), int(hi * n_warmup)) for lo, hi in _WINDOWS]
+    return [(lo, hi) for lo, hi in bounds if hi - lo >= 3]
 
 
 def _step(
@@ -595,7 +706,12 @@ def _step(
     walkers = carry.walkers
     carry = carry._replace(walkers=walkers._replace(trips=walkers.trips * (t != cfg.n_warmup)))
     carry, accept, swap = _sweep(flat, cfg, carry, t)
-    carry = _adapt(cfg, laplace, carry, accept, swap, t)
+    carry = jax.lax.cond(
+        t < cfg.n_warmup,
+        lambda c: _adapt(cfg, laplace, c, accept, swap, t),
+        lambda c: c,
+        carry,
+    )
     return carry, _Trace(carry.reps.log_lik, carry.reps.x[:, -1, :], accept, swap)
 
 
@@ -609,8 +725,9 @@ def _initial_carry(
     walkers = _Walkers(labels, zeros, jnp.zeros(n_runs, jnp.int32))
     gaps = jnp.diff(betas)
     log_gaps = jnp.log(jnp.where(gaps > 0, gaps, 1.0))
-    tuning = _Tuning(log_gaps, betas, log_step, _laplace_root(laplace, betas), jnp.zeros(()))
-    moments = _Moments(jnp.zeros(()), jnp.zeros((n_temps, dim, dim)))
+    root = _laplace_root(laplace, betas)
+    tuning = _Tuning(log_gaps, betas, log_step, root, jnp.zeros(()), jnp.zeros((), bool))
+    moments = _empty_moments(n_temps, dim)
     return _Carry(key, reps, walkers, tuning, moments, jnp.array(n_runs * n_temps))
 
 
@@ -795,6 +912,8 @@ def _ess(chains: np.ndarray) -> float:
     Geyer's initial positive sequence on the FFT autocorrelation of each chain.
     """
     n = chains.shape[0]
+    if not np.all(np.isfinite(chains)):
+        return float("nan")
     centred = chains - chains.mean(axis=0)
     spectrum = np.fft.rfft(centred, n=2 * n, axis=0)
     acov = np.fft.irfft(spectrum * np.conj(spectrum), axis=0)[:n] / n
@@ -830,6 +949,8 @@ def _as_batches(log_lik: np.ndarray) -> np.ndarray:
 
 def _standard_error(groups: np.ndarray) -> float:
     """Standard error of a mean from estimates on independent groups (runs or batches)."""
+    if not np.all(np.isfinite(groups)):
+        return math.inf
     return float(np.std(groups, ddof=1) / math.sqrt(groups.size))
 
 
@@ -867,12 +988,19 @@ def _check_betas(betas: Any) -> np.ndarray:
 
 
 def _config(**values: Any) -> _Config:
-    ints = {"n_warmup": 10, "n_samples": 10, "n_independent": 1, "max_leapfrog": 1}
+    ints = {
+        "n_warmup": 10,
+        "n_samples": 10,
+        "n_independent": 1,
+        "max_leapfrog": 1,
+        "swap_rounds": 1,
+    }
     for name, minimum in ints.items():
         values[name] = _v.check_positive_int(name, values[name], minimum=minimum)
     length = _v.check_positive_float("trajectory_length", values["trajectory_length"])
     values["trajectory_length"] = length
     values["target_accept"] = _v.check_fraction("target_accept", values["target_accept"])
+    _v.check_choice("preconditioner", values["preconditioner"], PRECONDITIONERS)
     return _Config(**values)
 
 
@@ -928,10 +1056,25 @@ def _warn(result: EvidenceResult) -> None:
             f"swap rate {result.swap_rates[worst]:.3f} < {SWAP_RATE_MIN} between β="
             f"{result.betas[worst]:.3g} and β={result.betas[worst + 1]:.3g} (add temperatures)"
         )
+    low = np.flatnonzero(~(result.accept_rates >= ACCEPT_MIN))
+    if low.size:
+        worst = int(low[np.argmin(np.nan_to_num(result.accept_rates[low], nan=-1.0))])
+        problems.append(
+            f"HMC acceptance {result.accept_rates[worst]:.3f} < {ACCEPT_MIN} at β="
+            f"{result.betas[worst]:.3g} ({low.size} of {result.betas.size} temperatures; "
+            "the densities may be non-smooth or non-finite there)"
+        )
     if result.round_trips == 0:
         problems.append("no replica travelled β=0 -> 1 -> 0 during sampling (sample longer)")
     if not result.log_z_se <= SE_MAX:
         problems.append(f"standard error of log Z {result.log_z_se:.3g} > {SE_MAX} nat")
+    halves = result.log_z_halves
+    drift = abs(halves[1] - halves[0]) if np.all(np.isfinite(halves)) else 0.0
+    if drift > DRIFT_MAX * result.log_z_se:
+        problems.append(
+            f"log Z moved by {drift:.3g} nat between the halves of the sampling phase "
+            f"(> {DRIFT_MAX:g} standard errors: not stationary, sample longer)"
+        )
     if problems:
         warnings.warn(
             "replica-exchange evidence may be unreliable: " + "; ".join(problems),
@@ -953,14 +1096,16 @@ def replica_exchange(
     key: Array,
     n_temperatures: int | None = None,
     betas: Any = None,
-    n_warmup: int = 1000,
-    n_samples: int = 2000,
+    n_warmup: int = 500,
+    n_samples: int = 4000,
     n_independent: int = 4,
     trajectory_length: float = 1.5,
     max_leapfrog: int = 32,
     target_accept: float = 0.75,
     target_swap: float = 0.5,
     adapt_ladder: bool = True,
+    preconditioner: str = "gradient",
+    swap_rounds: int = 4,
 ) -> EvidenceResult:
     """Estimate log Z = log ∫ p(y|θ) p(θ) dθ by replica exchange and stepping-stone sampling.
 
@@ -995,13 +1140,20 @@ def replica_exchange(
         uniformly in [0.5, 1.5] times this value (avoids the periodicity of fixed lengths). About
         π/2 decorrelates a Gaussian target in one trajectory.
     max_leapfrog : int
-        Cap on the leapfrog steps of one trajectory.
+        Cap on the leapfrog steps of one trajectory (a cost cap: where the adapted step would
+        need more, the trajectory is shortened; the step is never enlarged).
     target_accept : float
         HMC acceptance targeted by the step-size adaptation.
     target_swap : float
         Swap acceptance aimed at when choosing the number of temperatures.
     adapt_ladder : bool
         Adapt the interior temperatures during warm-up so that swap rates even out.
+    preconditioner : {"gradient", "geometric", "draws"}
+        Dense HMC metric estimated per temperature during warm-up: the inverse of the mean
+        outer product of log-density gradients (default; cheap trajectories on funnel-like
+        posteriors), the covariance of the draws, or the matrix geometric mean of the two.
+    swap_rounds : int
+        Rounds of neighbour swaps (alternating even and odd pairs) after each HMC sweep.
 
     Returns
     -------
@@ -1011,8 +1163,10 @@ def replica_exchange(
     Warns
     -----
     EvidenceWarning
-        If a swap rate is below ``SWAP_RATE_MIN``, no round trip happened during sampling, or the
-        standard error exceeds ``SE_MAX`` nat.
+        If a swap rate is below ``SWAP_RATE_MIN``, the HMC acceptance at some temperature is
+        below ``ACCEPT_MIN``, no round trip happened during sampling, the standard error exceeds
+        ``SE_MAX`` nat, or the two halves of the sampling phase disagree by more than
+        ``DRIFT_MAX`` standard errors.
     """
     start = time.perf_counter()
     n_independent = _v.check_positive_int("n_independent", n_independent)
@@ -1032,6 +1186,8 @@ def replica_exchange(
         max_leapfrog=max_leapfrog,
         target_accept=target_accept,
         adapt_ladder=bool(adapt_ladder),
+        preconditioner=preconditioner,
+        swap_rounds=swap_rounds,
     )
     carry, trace, compile_time = _execute(log_prior, log_likelihood, cfg, key, problem, ladder)
     result = _summarise(carry, trace, problem, compile_time, start)
@@ -1046,7 +1202,10 @@ def _summarise(
     log_lik = np.asarray(trace.log_lik)  # (S, R, L)
     log_z, runs = _stepping_stone(log_lik, betas)
     se = _standard_error(_stepping_stone(_as_batches(log_lik), betas)[1])
+    if runs.size > 1:
+        se = max(se, _standard_error(runs))
     evals = _evaluation_count(carry, problem)
+    halves = np.array_split(log_lik, 2, axis=0)
     return EvidenceResult(
         log_z=log_z,
         log_z_se=se,
@@ -1066,6 +1225,7 @@ def _summarise(
         wall_time=time.perf_counter() - start,
         compile_time=compile_time,
         samples=_unravel_draws(problem.template, trace.top),
+        log_z_halves=np.array([_stepping_stone(half, betas)[0] for half in halves]),
     )
 
 
@@ -1099,6 +1259,11 @@ def wbic(
     WBICResult
         WBIC, its standard error across runs, and diagnostics.
 
+    Warns
+    -----
+    EvidenceWarning
+        If the HMC acceptance is below ``ACCEPT_MIN``.
+
     Notes
     -----
     WBIC agrees with F to O_p(sqrt(log n)) for regular and singular models alike, but in
@@ -1119,11 +1284,21 @@ def wbic(
         max_leapfrog=max_leapfrog,
         target_accept=target_accept,
         adapt_ladder=False,
+        preconditioner="gradient",
+        swap_rounds=1,
     )
     carry, trace, compile_time = _execute(
         log_prior, log_likelihood, cfg, key, problem, np.array([beta])
     )
     log_lik = np.asarray(trace.log_lik)[:, :, 0]  # (S, R)
+    accept_rate = float(np.mean(trace.accept))
+    if not accept_rate >= ACCEPT_MIN:
+        warnings.warn(
+            f"WBIC may be unreliable: HMC acceptance {accept_rate:.3f} < {ACCEPT_MIN} "
+            "(the densities may be non-smooth or non-finite)",
+            EvidenceWarning,
+            stacklevel=2,
+        )
     runs = -log_lik.mean(axis=0)
     value = float(-log_lik.mean())
     se = _standard_error(-_as_batches(log_lik[:, :, None]).mean(axis=0))
@@ -1136,7 +1311,7 @@ def wbic(
         log_z=-value,
         beta=beta,
         wbic_runs=runs,
-        accept_rate=float(np.mean(trace.accept)),
+        accept_rate=accept_rate,
         step_size=float(np.exp(carry.tuning.log_step[0])),
         ess=_ess(log_lik),
         n_likelihood_evals=evals,
