@@ -80,6 +80,7 @@ more than ``DRIFT_MAX`` = 6 standard errors (replicas still drifting out of thei
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 import warnings
@@ -104,7 +105,9 @@ __all__ = [
     "SE_MAX",
     "SWAP_RATE_MIN",
     "EvidenceResult",
+    "SamplerState",
     "WBICResult",
+    "compile_count",
     "replica_exchange",
     "wbic",
 ]
@@ -132,6 +135,7 @@ _STEP_GAIN = 0.5  # initial gain of the log step-size updates
 _STEP_FLOOR = 0.02  # gain floor of the step-size updates
 _MAX_AUTO_TEMPERATURES = 64
 _MIN_AUTO_TEMPERATURES = 4
+_TEMPERATURE_QUANTUM = 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,6 +190,8 @@ class EvidenceResult:
         Stepping-stone log Z from the first and from the second half of the sampling phase (all
         runs pooled); a difference of more than ``DRIFT_MAX`` standard errors means the replicas
         were still drifting (e.g. out of the starting optima) and triggers a warning.
+    state : SamplerState
+        Final positions and tuning, to warm-start a run on similar data (``warm_start``).
     """
 
     log_z: float
@@ -209,6 +215,28 @@ class EvidenceResult:
     log_z_halves: np.ndarray = dataclasses.field(
         default_factory=lambda: np.full(2, np.nan), repr=False
     )
+    state: SamplerState | None = dataclasses.field(default=None, repr=False)
+
+
+class SamplerState(NamedTuple):
+    """Where a replica-exchange run ended: enough to warm-start a run on similar data.
+
+    Attributes
+    ----------
+    positions : numpy.ndarray
+        Final replica positions, shape ``(n_independent, L, d)`` (flat unconstrained vectors).
+    betas : numpy.ndarray
+        The adapted ladder, shape ``(L,)``.
+    log_step : numpy.ndarray
+        Log HMC step size per temperature, shape ``(L,)``.
+    sqrt_cov : numpy.ndarray
+        Square root of the preconditioner per temperature, shape ``(L, d, d)``.
+    """
+
+    positions: np.ndarray
+    betas: np.ndarray
+    log_step: np.ndarray
+    sqrt_cov: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,14 +294,20 @@ class _Config(NamedTuple):
 
     n_temperatures: int
     n_independent: int
-    n_warmup: int
     n_samples: int
     trajectory_length: float
     max_leapfrog: int
     target_accept: float
-    adapt_ladder: bool
     preconditioner: str
     swap_rounds: int
+
+
+class _Schedule(NamedTuple):
+    """Warm-up schedule, as arrays: a new warm-up length or switch does not recompile."""
+
+    n_warmup: Array  # () sweeps of warm-up
+    ladder_end: Array  # () the ladder adapts while t < ladder_end
+    windows: Array  # (W, 2) preconditioner windows [start, end); (-1, -1) when unused
 
 
 class _Replicas(NamedTuple):
@@ -374,9 +408,14 @@ class _Flat(NamedTuple):
     log_lik: Callable[[Array], Array]
 
 
-def _flatten(log_prior: LogDensity, log_likelihood: LogDensity, template: PyTree) -> _Flat:
+def _flatten(
+    log_prior: LogDensity, log_likelihood: LogDensity, template: PyTree, data: PyTree = None
+) -> _Flat:
+    """Flat-vector densities; with ``data`` the user's functions take it as second argument."""
     _, unravel = ravel_pytree(template)
-    return _Flat(lambda x: log_prior(unravel(x)), lambda x: log_likelihood(unravel(x)))
+    if data is None:
+        return _Flat(lambda x: log_prior(unravel(x)), lambda x: log_likelihood(unravel(x)))
+    return _Flat(lambda x: log_prior(unravel(x), data), lambda x: log_likelihood(unravel(x), data))
 
 
 def _select(condition: Array, new: Any, old: Any) -> Any:
@@ -665,19 +704,25 @@ def _sweep(flat: _Flat, cfg: _Config, carry: _Carry, t: Array) -> tuple[_Carry, 
 
 
 def _adapt(
-    cfg: _Config, laplace: _Laplace, carry: _Carry, accept: Array, swap: Array, t: Array
+    cfg: _Config,
+    schedule: _Schedule,
+    laplace: _Laplace,
+    carry: _Carry,
+    accept: Array,
+    swap: Array,
+    t: Array,
 ) -> _Carry:
-    """All warm-up adaptation after sweep ``t`` (called only while ``t < cfg.n_warmup``)."""
+    """All warm-up adaptation after sweep ``t`` (called only during the warm-up)."""
     tuning = _adapt_step(cfg, carry.tuning, accept)
-    if cfg.adapt_ladder and cfg.n_temperatures > 2:
-        ladder_end = int(_LADDER_END * cfg.n_warmup)
-        tuning = _select(t < ladder_end, _adapt_ladder(tuning, swap, t, laplace), tuning)
+    if cfg.n_temperatures > 2:
+        adapted = _adapt_ladder(tuning, swap, t, laplace)
+        tuning = _select(t < schedule.ladder_end, adapted, tuning)
     grads = jax.vmap(jax.vmap(_grad_target), (0, None))(carry.reps, tuning.betas)
     moments = _accumulate(carry.moments, carry.reps.x, grads)
-    windows = _windows(cfg.n_warmup)
-    collecting = jnp.any(jnp.array([(t >= lo) & (t < hi) for lo, hi in windows]))
+    lo, hi = schedule.windows[:, 0], schedule.windows[:, 1]
+    collecting = jnp.any((t >= lo) & (t < hi))
     moments = _select(collecting, moments, carry.moments)
-    at_end = jnp.any(jnp.array([t == hi - 1 for _, hi in windows]))
+    at_end = jnp.any((t == hi - 1) & (hi > 0))
 
     def switch(args: tuple[_Tuning, _Moments]) -> tuple[_Tuning, _Moments]:
         tuning, moments = args
@@ -693,42 +738,17 @@ def _adapt(
     return carry._replace(tuning=tuning, moments=moments)
 
 
-def _windows(n_warmup: int) -> list[tuple[int, int]]:
-    """Sweep ranges [start, end) of the preconditioner windows (non-empty ones only)."""
+def _schedule(n_warmup: int, *, adapt_ladder: bool, adapt_metric: bool) -> _Schedule:
+    """Ladder adaptation for the first ``_LADDER_END`` of the warm-up, metric windows in
+    ``_WINDOWS`` (those of at least 3 sweeps); either can be switched off (warm starts)."""
     bounds = [(int(lo * n_warmup), int(hi * n_warmup)) for lo, hi in _WINDOWS]
-    return [(lo, hi) for lo, hi in bounds if hi - lo >= 3]
-
-
-def _step(
-    flat: _Flat, cfg: _Config, laplace: _Laplace, carry: _Carry, t: Array
-) -> tuple[_Carry, _Trace]:
-    """Sweep ``t`` of warm-up or sampling; round trips are counted from the first draw on."""
-    walkers = carry.walkers
-    carry = carry._replace(walkers=walkers._replace(trips=walkers.trips * (t != cfg.n_warmup)))
-    carry, accept, swap = _sweep(flat, cfg, carry, t)
-    carry = jax.lax.cond(
-        t < cfg.n_warmup,
-        lambda c: _adapt(cfg, laplace, c, accept, swap, t),
-        lambda c: c,
-        carry,
+    windows = [(lo, hi) if hi - lo >= 3 and adapt_metric else (-1, -1) for lo, hi in bounds]
+    ladder_end = int(_LADDER_END * n_warmup) if adapt_ladder else 0
+    return _Schedule(
+        jnp.asarray(n_warmup, jnp.int32),
+        jnp.asarray(ladder_end, jnp.int32),
+        jnp.asarray(windows, jnp.int32),
     )
-    return carry, _Trace(carry.reps.log_lik, carry.reps.x[:, -1, :], accept, swap)
-
-
-def _initial_carry(
-    flat: _Flat, key: Array, x0: Array, betas: Array, log_step: Array, laplace: _Laplace
-) -> _Carry:
-    n_runs, n_temps, dim = x0.shape
-    reps = jax.vmap(jax.vmap(lambda x: _evaluate(flat, x)))(x0)
-    labels = jnp.broadcast_to(jnp.arange(n_temps), (n_runs, n_temps))
-    zeros = jnp.zeros((n_runs, n_temps), jnp.int32)
-    walkers = _Walkers(labels, zeros, jnp.zeros(n_runs, jnp.int32))
-    gaps = jnp.diff(betas)
-    log_gaps = jnp.log(jnp.where(gaps > 0, gaps, 1.0))
-    root = _laplace_root(laplace, betas)
-    tuning = _Tuning(log_gaps, betas, log_step, root, jnp.zeros(()), jnp.zeros((), bool))
-    moments = _empty_moments(n_temps, dim)
-    return _Carry(key, reps, walkers, tuning, moments, jnp.array(n_runs * n_temps))
 
 
 def _run(
@@ -738,22 +758,54 @@ def _run(
     key: Array,
     x0: Array,
     template: PyTree,
-    betas: Array,
-    log_step: Array,
+    tuning: _Tuning,
+    schedule: _Schedule,
     laplace: _Laplace,
+    data: PyTree,
 ) -> tuple[_Carry, _Trace]:
-    """Warm-up then sampling of all runs; everything inside this one jitted function."""
-    flat = _flatten(log_prior, log_likelihood, template)
-    carry = _initial_carry(flat, key, x0, betas, log_step, laplace)
+    """Warm-up then sampling of all runs; everything inside this one jitted function.
 
-    def step(c: _Carry, t: Array) -> tuple[_Carry, _Trace]:
-        return _step(flat, cfg, laplace, c, t)
+    The warm-up length and what it adapts are arrays (``schedule``), the data too: one
+    compilation serves every warm-up length, cold or warm start, and data set of a structure.
+    """
+    flat = _flatten(log_prior, log_likelihood, template, data)
+    carry = _initial_carry(flat, key, x0, tuning)
 
-    carry, trace = jax.lax.scan(step, carry, jnp.arange(cfg.n_warmup + cfg.n_samples))
-    return carry, jax.tree_util.tree_map(lambda a: a[cfg.n_warmup :], trace)
+    def warm(t: Array, c: _Carry) -> _Carry:
+        c, accept, swap = _sweep(flat, cfg, c, t)
+        return _adapt(cfg, schedule, laplace, c, accept, swap, t)
+
+    def sample(c: _Carry, t: Array) -> tuple[_Carry, _Trace]:
+        c, accept, swap = _sweep(flat, cfg, c, t)
+        return c, _Trace(c.reps.log_lik, c.reps.x[:, -1, :], accept, swap)
+
+    carry = jax.lax.fori_loop(0, schedule.n_warmup, warm, carry)
+    walkers = carry.walkers
+    carry = carry._replace(walkers=walkers._replace(trips=jnp.zeros_like(walkers.trips)))
+    return jax.lax.scan(sample, carry, schedule.n_warmup + jnp.arange(cfg.n_samples))
+
+
+def _initial_carry(flat: _Flat, key: Array, x0: Array, tuning: _Tuning) -> _Carry:
+    n_runs, n_temps, dim = x0.shape
+    reps = jax.vmap(jax.vmap(lambda x: _evaluate(flat, x)))(x0)
+    labels = jnp.broadcast_to(jnp.arange(n_temps), (n_runs, n_temps))
+    zeros = jnp.zeros((n_runs, n_temps), jnp.int32)
+    walkers = _Walkers(labels, zeros, jnp.zeros(n_runs, jnp.int32))
+    moments = _empty_moments(n_temps, dim)
+    return _Carry(key, reps, walkers, tuning, moments, jnp.array(n_runs * n_temps))
+
+
+def _cold_tuning(betas: np.ndarray, log_step: Array, laplace: _Laplace) -> _Tuning:
+    """Initial tuning: the given ladder, Laplace preconditioners that follow it."""
+    betas = jnp.asarray(betas)
+    gaps = jnp.diff(betas)
+    log_gaps = jnp.log(jnp.where(gaps > 0, gaps, 1.0))
+    root = _laplace_root(laplace, betas)
+    return _Tuning(log_gaps, betas, log_step, root, jnp.zeros(()), jnp.zeros((), bool))
 
 
 _run_jit = jax.jit(_run, static_argnums=(0, 1, 2))
+_COMPILES: dict[tuple[Any, Any], int] = {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -770,22 +822,34 @@ class _Problem(NamedTuple):
     n_setup_evals: int  # gradient-evaluation equivalents spent here
 
 
-def _inspect(flat: _Flat, points: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Log target, prior gradient and both negative Hessians at every start (one jit)."""
+def _inspect_points(
+    log_prior: LogDensity, log_likelihood: LogDensity, template: PyTree, data: PyTree, points: Array
+) -> tuple[Array, ...]:
+    """Log target, prior gradient and both negative Hessians at every start."""
+    flat = _flatten(log_prior, log_likelihood, template, data)
 
     def one(x: Array) -> tuple[Array, ...]:
         value = flat.log_prior(x) + flat.log_lik(x)
         hessians = (-jax.hessian(flat.log_prior)(x), -jax.hessian(flat.log_lik)(x))
         return value, jax.grad(flat.log_prior)(x), *hessians
 
-    return tuple(np.asarray(a) for a in jax.jit(jax.vmap(one))(jnp.asarray(points)))
+    return jax.vmap(one)(points)
 
 
-def _prepare(log_prior: LogDensity, log_likelihood: LogDensity, init: PyTree) -> _Problem:
+_inspect_jit = jax.jit(_inspect_points, static_argnums=(0, 1))
+
+
+def _prepare(
+    log_prior: LogDensity, log_likelihood: LogDensity, init: PyTree, data: PyTree = None
+) -> _Problem:
     """Validate the starts, pick the best one and build the Laplace model there."""
     points, template = _init_points(init)
-    flat = _flatten(log_prior, log_likelihood, template)
-    values, grads, h_prior, h_lik = _inspect(flat, points)
+    if data is None:  # closures: a throw-away jit, not one cached forever by function identity
+        inspect = jax.jit(functools.partial(_inspect_points, log_prior, log_likelihood))
+    else:
+        inspect = functools.partial(_inspect_jit, log_prior, log_likelihood)
+    arrays = inspect(template, data, jnp.asarray(points))
+    values, grads, h_prior, h_lik = (np.asarray(a) for a in arrays)
     finite = np.where(np.isfinite(values), values, -np.inf)
     if not np.any(np.isfinite(finite)):
         _v.fail("init", "contain a point of finite log prior and log likelihood", values)
@@ -844,6 +908,9 @@ def _auto_ladder(laplace: _Laplace, n_temperatures: int | None, target_swap: flo
     if n_temperatures is None:
         step = 2.0 * float(erfcinv(target_swap))
         n_temperatures = math.ceil(length[-1] / step) + 1
+        # rounded up to a multiple of _TEMPERATURE_QUANTUM: similar problems (the spectra of a
+        # series) then share a ladder size, hence one compiled sampler
+        n_temperatures = _TEMPERATURE_QUANTUM * math.ceil(n_temperatures / _TEMPERATURE_QUANTUM)
         n_temperatures = min(max(n_temperatures, _MIN_AUTO_TEMPERATURES), _MAX_AUTO_TEMPERATURES)
     if length[-1] <= 0:
         return np.linspace(0.0, 1.0, n_temperatures)
@@ -989,7 +1056,6 @@ def _check_betas(betas: Any) -> np.ndarray:
 
 def _config(**values: Any) -> _Config:
     ints = {
-        "n_warmup": 10,
         "n_samples": 10,
         "n_independent": 1,
         "max_leapfrog": 1,
@@ -1009,27 +1075,53 @@ def _initial_log_step(dim: int) -> float:
     return math.log(1.2 * dim ** (-0.25))
 
 
+def _signature(args: tuple) -> tuple:
+    """Structure, shapes and dtypes of the dynamic arguments (what a compilation depends on)."""
+    leaves, treedef = jax.tree_util.tree_flatten(args)
+    return treedef, tuple((np.shape(a), str(jnp.result_type(a))) for a in leaves)
+
+
+_COMPILED: dict[tuple, Any] = {}
+_COMPILE_COUNTS: dict[str, int] = {}
+
+
+def compile_count() -> dict[str, int]:
+    """Compilations of the sampler with data passed as an argument, by density name."""
+    return dict(_COMPILE_COUNTS)
+
+
+def _density_name(log_likelihood: LogDensity) -> str:
+    return getattr(log_likelihood, "__qualname__", type(log_likelihood).__name__)
+
+
 def _execute(
     log_prior: LogDensity,
     log_likelihood: LogDensity,
     cfg: _Config,
     key: Array,
-    problem: _Problem,
-    betas: np.ndarray,
+    x0: np.ndarray,
+    template: PyTree,
+    tuning: _Tuning,
+    schedule: _Schedule,
+    laplace: _Laplace,
+    data: PyTree,
 ) -> tuple[_Carry, _Trace, float]:
-    """Compile (timed) and run the sampler; returns the final carry, the trace, compile time."""
-    x0 = _tile(problem.points, cfg.n_independent, cfg.n_temperatures)
-    log_step = jnp.full(betas.size, _initial_log_step(x0.shape[-1]))
-    args = (
-        _internal_key(key),
-        jnp.asarray(x0),
-        problem.template,
-        jnp.asarray(betas),
-        log_step,
-        problem.laplace,
-    )
+    """Compile (timed) and run the sampler; returns the final carry, the trace, compile time.
+
+    With ``data`` the compiled sampler is kept, keyed by the density functions, the static
+    settings and the argument shapes, and reused for the next data set of that structure.
+    Densities that close over their data are compiled afresh on every call.
+    """
+    args = (_internal_key(key), jnp.asarray(x0), template, tuning, schedule, laplace, data)
+    cache_key = (log_prior, log_likelihood, cfg, _signature(args)) if data is not None else None
     start = time.perf_counter()
-    compiled = _run_jit.lower(log_prior, log_likelihood, cfg, *args).compile()
+    compiled = _COMPILED.get(cache_key) if cache_key is not None else None
+    if compiled is None:
+        compiled = _run_jit.lower(log_prior, log_likelihood, cfg, *args).compile()
+        if cache_key is not None:
+            _COMPILED[cache_key] = compiled
+            name = _density_name(log_likelihood)
+            _COMPILE_COUNTS[name] = _COMPILE_COUNTS.get(name, 0) + 1
     compile_time = time.perf_counter() - start
     carry, trace = compiled(*args)
     jax.block_until_ready(trace)
@@ -1106,6 +1198,8 @@ def replica_exchange(
     adapt_ladder: bool = True,
     preconditioner: str = "gradient",
     swap_rounds: int = 4,
+    data: PyTree = None,
+    warm_start: EvidenceResult | SamplerState | None = None,
 ) -> EvidenceResult:
     """Estimate log Z = log ∫ p(y|θ) p(θ) dθ by replica exchange and stepping-stone sampling.
 
@@ -1123,7 +1217,8 @@ def replica_exchange(
         PRNG key.
     n_temperatures : int, optional
         Number L of temperatures. Default: from the thermodynamic length of a Laplace model at
-        the best start so that the predicted swap acceptance is ``target_swap``, clipped to
+        the best start so that the predicted swap acceptance is ``target_swap``, rounded up to
+        a multiple of 4 (so that similar problems share one compiled sampler) and clipped to
         [4, 64].
     betas : array_like, optional
         Initial ladder, strictly increasing from exactly 0 to exactly 1; overrides
@@ -1154,6 +1249,17 @@ def replica_exchange(
         posteriors), the covariance of the draws, or the matrix geometric mean of the two.
     swap_rounds : int
         Rounds of neighbour swaps (alternating even and odd pairs) after each HMC sweep.
+    data : pytree, optional
+        If given, the densities are called as ``log_prior(theta, data)`` and
+        ``log_likelihood(theta, data)`` and the data enter the compiled sampler as arguments:
+        module-level densities then compile once, and every later data set with the same
+        shapes (and the same settings) reuses the compiled sampler (see :func:`compile_count`).
+    warm_start : EvidenceResult or SamplerState, optional
+        Start from where a run on similar data ended (e.g. the neighbour in a measurement
+        series): its replica positions, ladder, step sizes and preconditioners. The ladder and
+        the preconditioners are then kept, the warm-up (``n_warmup``, about 50-100 sweeps is
+        enough) adapts the step sizes only, and no Laplace model is built. ``betas`` and
+        ``n_temperatures`` must not be given with it.
 
     Returns
     -------
@@ -1170,26 +1276,96 @@ def replica_exchange(
     """
     start = time.perf_counter()
     n_independent = _v.check_positive_int("n_independent", n_independent)
+    n_warmup = _v.check_positive_int("n_warmup", n_warmup, minimum=1 if warm_start else 10)
     target_swap = _v.check_fraction("target_swap", target_swap)
+    if warm_start is not None:
+        if betas is not None or n_temperatures is not None:
+            _v.fail("betas", "be None with warm_start (the ladder comes from it)", betas)
+        return _warm_run(
+            log_prior, log_likelihood, init, warm_start, key=key, data=data, start=start,
+            n_independent=n_independent, n_warmup=n_warmup, n_samples=n_samples,
+            trajectory_length=trajectory_length, max_leapfrog=max_leapfrog,
+            target_accept=target_accept, preconditioner=preconditioner, swap_rounds=swap_rounds,
+        )  # fmt: skip
     ladder = None if betas is None else _check_betas(betas)
     if ladder is None and n_temperatures is not None:
         n_temperatures = _v.check_positive_int("n_temperatures", n_temperatures, minimum=2)
-    problem = _prepare(log_prior, log_likelihood, init)
+    problem = _prepare(log_prior, log_likelihood, init, data)
     if ladder is None:
         ladder = _auto_ladder(problem.laplace, n_temperatures, target_swap)
     cfg = _config(
         n_temperatures=int(ladder.size),
         n_independent=n_independent,
-        n_warmup=n_warmup,
         n_samples=n_samples,
         trajectory_length=trajectory_length,
         max_leapfrog=max_leapfrog,
         target_accept=target_accept,
-        adapt_ladder=bool(adapt_ladder),
         preconditioner=preconditioner,
         swap_rounds=swap_rounds,
     )
-    carry, trace, compile_time = _execute(log_prior, log_likelihood, cfg, key, problem, ladder)
+    x0 = _tile(problem.points, cfg.n_independent, cfg.n_temperatures)
+    log_step = jnp.full(ladder.size, _initial_log_step(x0.shape[-1]))
+    tuning = _cold_tuning(ladder, log_step, problem.laplace)
+    schedule = _schedule(n_warmup, adapt_ladder=bool(adapt_ladder), adapt_metric=True)
+    carry, trace, compile_time = _execute(
+        log_prior, log_likelihood, cfg, key, x0, problem.template, tuning, schedule,
+        problem.laplace, data,
+    )  # fmt: skip
+    result = _summarise(carry, trace, problem, compile_time, start)
+    _warn(result)
+    return result
+
+
+def _warm_state(warm_start: Any, n_runs: int, dim: int) -> SamplerState:
+    """The state to start from, its runs cycled to ``n_runs``; checks it fits the problem."""
+    state = warm_start.state if isinstance(warm_start, EvidenceResult) else warm_start
+    if not isinstance(state, SamplerState):
+        _v.fail(
+            "warm_start", "be an EvidenceResult or SamplerState", type(warm_start).__name__,
+            error=TypeError,
+        )  # fmt: skip
+    positions = np.asarray(state.positions, dtype=float)
+    if positions.ndim != 3 or positions.shape[-1] != dim:
+        _v.fail("warm_start", f"hold positions of shape (runs, L, {dim})", positions.shape)
+    index = np.arange(n_runs) % positions.shape[0]
+    return state._replace(positions=positions[index])
+
+
+def _warm_run(
+    log_prior: LogDensity,
+    log_likelihood: LogDensity,
+    init: PyTree,
+    warm_start: Any,
+    *,
+    key: Array,
+    data: PyTree,
+    start: float,
+    n_independent: int,
+    n_warmup: int,
+    **settings: Any,
+) -> EvidenceResult:
+    """Replica exchange from a previous run's final state: step sizes adapt, nothing else."""
+    points, template = _init_points(init)
+    dim = points.shape[1]
+    state = _warm_state(warm_start, n_independent, dim)
+    betas = _check_betas(state.betas)
+    cfg = _config(n_temperatures=int(betas.size), n_independent=n_independent, **settings)
+    gaps = np.diff(betas)
+    tuning = _Tuning(
+        jnp.asarray(np.log(gaps)),
+        jnp.asarray(betas),
+        jnp.asarray(state.log_step, dtype=float),
+        jnp.asarray(state.sqrt_cov, dtype=float),
+        jnp.zeros(()),
+        jnp.ones((), bool),
+    )
+    laplace = _Laplace(jnp.zeros(dim), jnp.eye(dim), jnp.zeros(dim), jnp.zeros(dim))
+    schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=False)
+    carry, trace, compile_time = _execute(
+        log_prior, log_likelihood, cfg, key, state.positions, template, tuning, schedule,
+        laplace, data,
+    )  # fmt: skip
+    problem = _Problem(points, template, laplace, 0)
     result = _summarise(carry, trace, problem, compile_time, start)
     _warn(result)
     return result
@@ -1226,6 +1402,12 @@ def _summarise(
         compile_time=compile_time,
         samples=_unravel_draws(problem.template, trace.top),
         log_z_halves=np.array([_stepping_stone(half, betas)[0] for half in halves]),
+        state=SamplerState(
+            np.asarray(carry.reps.x),
+            betas,
+            np.asarray(carry.tuning.log_step),
+            np.asarray(carry.tuning.sqrt_cov),
+        ),
     )
 
 
@@ -1242,6 +1424,7 @@ def wbic(
     trajectory_length: float = 1.5,
     max_leapfrog: int = 32,
     target_accept: float = 0.75,
+    data: PyTree = None,
 ) -> WBICResult:
     """WBIC = E_β[-log p(y|θ)] at β = 1/log(n_data), a cheap screen of F (Watanabe 2013).
 
@@ -1251,7 +1434,7 @@ def wbic(
         As in :func:`replica_exchange`.
     n_data : int
         Number of data points n (at least 2).
-    n_warmup, n_samples, n_independent, trajectory_length, max_leapfrog, target_accept
+    n_warmup, n_samples, n_independent, trajectory_length, max_leapfrog, target_accept, data
         As in :func:`replica_exchange`, for the single tempered chain of each run.
 
     Returns
@@ -1274,22 +1457,26 @@ def wbic(
     n_data = _v.check_positive_int("n_data", n_data, minimum=2)
     beta = 1.0 / math.log(n_data)
     n_independent = _v.check_positive_int("n_independent", n_independent)
-    problem = _prepare(log_prior, log_likelihood, init)
+    n_warmup = _v.check_positive_int("n_warmup", n_warmup, minimum=10)
+    problem = _prepare(log_prior, log_likelihood, init, data)
     cfg = _config(
         n_temperatures=1,
         n_independent=n_independent,
-        n_warmup=n_warmup,
         n_samples=n_samples,
         trajectory_length=trajectory_length,
         max_leapfrog=max_leapfrog,
         target_accept=target_accept,
-        adapt_ladder=False,
         preconditioner="gradient",
         swap_rounds=1,
     )
+    x0 = _tile(problem.points, cfg.n_independent, 1)
+    log_step = jnp.full(1, _initial_log_step(x0.shape[-1]))
+    tuning = _cold_tuning(np.array([beta]), log_step, problem.laplace)
+    schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=True)
     carry, trace, compile_time = _execute(
-        log_prior, log_likelihood, cfg, key, problem, np.array([beta])
-    )
+        log_prior, log_likelihood, cfg, key, x0, problem.template, tuning, schedule,
+        problem.laplace, data,
+    )  # fmt: skip
     log_lik = np.asarray(trace.log_lik)[:, :, 0]  # (S, R)
     accept_rate = float(np.mean(trace.accept))
     if not accept_rate >= ACCEPT_MIN:

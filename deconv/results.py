@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import warnings
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
+from deconv import _structured
 from deconv._arviz import az
 from deconv.baselines import baseline_label
 from deconv.exceptions import ConvergenceWarning
@@ -51,36 +52,82 @@ def _dims(user: dict[str, np.ndarray], model: PeakModel) -> dict[str, list[str]]
     return dims
 
 
-def _pointwise(problem: Problem, samples: dict) -> np.ndarray:
+def _pointwise_fn(model: PeakModel, scaling: Any, u, v_obs, sigma_points, log_ys) -> Any:
     def one(params):
-        return pointwise_log_likelihood(
-            params, problem.u, problem.v, problem.model, problem.scaling, problem.sigma_points
-        )
+        return pointwise_log_likelihood(params, u, v_obs, model, scaling, sigma_points) - log_ys
 
+    return one
+
+
+def _predictive_fn(model: PeakModel, scaling: Any, u, sigma_points, ys) -> Any:
+    def one(params, draw_key):
+        mean = mean_curve(params, u, model, scaling)
+        scale = sigma_points if sigma_points is not None else params["sigma"]
+        if model.noise == "student_t":
+            noise = jax.random.t(draw_key, params["nu"], mean.shape)
+        else:
+            noise = jax.random.normal(draw_key, mean.shape)
+        return ys * (mean + scale * noise)
+
+    return one
+
+
+@partial(jax.jit, static_argnums=0)
+def _structured_pointwise(structure: Any, samples: dict, data: dict) -> jnp.ndarray:
+    kwargs = _structured.model_kwargs(structure, data["leaves"], data["sigma_points"])
+    one = _pointwise_fn(
+        kwargs["model"],
+        _structured.IDENTITY,
+        data["u"],
+        data["v"],
+        kwargs["sigma_points"],
+        data["log_ys"],
+    )
+    return vmap_draws(one, samples, 2)
+
+
+@partial(jax.jit, static_argnums=0)
+def _structured_predictive(structure: Any, samples: dict, keys, data: dict) -> jnp.ndarray:
+    kwargs = _structured.model_kwargs(structure, data["leaves"], data["sigma_points"])
+    ys = jnp.exp(data["log_ys"])
+    one = _predictive_fn(
+        kwargs["model"], _structured.IDENTITY, data["u"], kwargs["sigma_points"], ys
+    )
+    return jax.vmap(jax.vmap(one))(samples, keys)
+
+
+def _pointwise(problem: Problem, samples: dict) -> np.ndarray:
+    """Pointwise log-likelihood of every draw (user units); compiled once per model structure
+    where the model allows, else per call."""
+    if _structured.supports(problem.model):
+        structure, data = _structured.split(problem)
+        return np.asarray(_structured_pointwise(structure, _drop_fixed(samples, structure), data))
+    u, v_obs, scaling = problem.u, problem.v, problem.scaling
+    one = _pointwise_fn(problem.model, scaling, u, v_obs, problem.sigma_points, 0.0)
     return np.asarray(vmap_draws(jax.jit(one), samples, 2))
 
 
 def _predictive(problem: Problem, samples: dict, key: jax.Array) -> np.ndarray:
     """Posterior predictive draws of y (user units), noise included."""
-    model, scaling = problem.model, problem.scaling
-
-    def one(params, draw_key):
-        mean = mean_curve(params, problem.u, model, scaling)
-        if problem.sigma_points is not None:
-            scale = problem.sigma_points
-        elif model.priors.sigma is not None:
-            scale = model.priors.sigma / scaling.ys
-        else:
-            scale = params["sigma"]
-        if model.noise == "student_t":
-            noise = jax.random.t(draw_key, params["nu"], mean.shape)
-        else:
-            noise = jax.random.normal(draw_key, mean.shape)
-        return scaling.ys * (mean + scale * noise)
-
     n_chains, n_draws = np.shape(samples["centre"])[:2]
     keys = jax.random.split(key, n_chains * n_draws).reshape(n_chains, n_draws, -1)
+    if _structured.supports(problem.model):
+        structure, data = _structured.split(problem)
+        draws = _structured_predictive(structure, _drop_fixed(samples, structure), keys, data)
+        return np.asarray(draws)
+    model, scaling = problem.model, problem.scaling
+    points = problem.sigma_points
+    if points is None and model.priors.sigma is not None:
+        points = model.priors.sigma / scaling.ys
+    one = _predictive_fn(model, scaling, problem.u, points, scaling.ys)
     return np.asarray(jax.jit(jax.vmap(jax.vmap(one)))(samples, keys))
+
+
+def _drop_fixed(samples: dict, structure: Any) -> dict:
+    """The sampled sites only (a known sigma enters as per-point sigma, not as a draw)."""
+    if structure.point_sigma:
+        return {k: a for k, a in samples.items() if k != "sigma"}
+    return samples
 
 
 def build_idata(

@@ -20,6 +20,7 @@ import pandas as pd
 from numpyro import handlers
 from numpyro.infer.util import potential_energy
 
+from deconv import _structured
 from deconv import _validation as v
 from deconv.baselines import BaselineSpec, baseline_label
 from deconv.evidence import EvidenceResult, WBICResult, replica_exchange, wbic
@@ -62,6 +63,15 @@ def evidence_densities(problem: Problem):
         )
 
     return log_prior, log_likelihood
+
+
+def _densities(problem: Problem) -> tuple[Any, Any, Any]:
+    """Densities with the data as an argument where the model allows (one compilation per
+    model structure), else closures over the data (``data`` None)."""
+    if _structured.supports(problem.model):
+        structure, data = _structured.split(problem)
+        return (*_structured.evidence_densities(structure), data)
+    return (*evidence_densities(problem), None)
 
 
 def _inits(problem: Problem, optima: list[dict], table: pd.DataFrame) -> dict:
@@ -116,6 +126,7 @@ def free_energy(
     compute_wbic: bool = True,
     ordered: bool = True,
     sampler: Mapping[str, Any] | None = None,
+    warm_start: Any = None,
 ) -> ModelEvidence:
     """Bayes free energy F = -log p(y | M) of one model, with a standard error.
 
@@ -134,6 +145,11 @@ def free_energy(
     sampler : mapping, optional
         Settings passed to :func:`deconv.evidence.replica_exchange` (``n_warmup``,
         ``n_samples``, ``n_independent``, ``n_temperatures``...).
+    warm_start : EvidenceResult or SamplerState, optional
+        Start the replicas where the run of a similar spectrum (the neighbour in a series)
+        ended, keeping its ladder and preconditioners (see
+        :func:`deconv.evidence.replica_exchange`); ``sampler["n_warmup"]`` is then the short
+        step-size warm-up (50-100 sweeps).
 
     Returns
     -------
@@ -152,7 +168,12 @@ def free_energy(
         ordered=ordered,
     )
     return model_free_energy(
-        problem, key=key, n_starts=n_starts, compute_wbic=compute_wbic, sampler=sampler
+        problem,
+        key=key,
+        n_starts=n_starts,
+        compute_wbic=compute_wbic,
+        sampler=sampler,
+        warm_start=warm_start,
     )
 
 
@@ -163,6 +184,7 @@ def model_free_energy(
     n_starts: int = 24,
     compute_wbic: bool = True,
     sampler: Mapping[str, Any] | None = None,
+    warm_start: Any = None,
 ) -> ModelEvidence:
     """:func:`free_energy` for an already built :class:`~deconv.inference.Problem`."""
     started = time.perf_counter()
@@ -170,13 +192,20 @@ def model_free_energy(
     seed = int(jax.random.randint(map_key, (), 0, 2**31 - 1))
     optima, table = multi_start_map(problem, n_starts=n_starts, seed=seed)
     init = _inits(problem, optima, table)
-    log_prior, log_likelihood = evidence_densities(problem)
-    result = replica_exchange(log_prior, log_likelihood, init, key=re_key, **dict(sampler or {}))
+    log_prior, log_likelihood, data = _densities(problem)
+    result = replica_exchange(
+        log_prior,
+        log_likelihood,
+        init,
+        key=re_key,
+        data=data,
+        warm_start=warm_start,
+        **dict(sampler or {}),
+    )
     wbic_result = None
     if compute_wbic:
-        wbic_result = wbic(
-            log_prior, log_likelihood, init, n_data=problem.spectrum.n_points, key=wbic_key
-        )
+        n_data = problem.spectrum.n_points
+        wbic_result = wbic(log_prior, log_likelihood, init, n_data=n_data, key=wbic_key, data=data)
     n_runs = int(np.asarray(result.log_z_runs).size)
     constrained = jax.vmap(problem.constrain)(result.samples)
     by_chain = {k: np.reshape(a, (n_runs, -1, *np.shape(a)[1:])) for k, a in constrained.items()}

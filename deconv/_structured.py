@@ -1,0 +1,140 @@
+"""A model's structure apart from its numbers: what compiled functions may be keyed by.
+
+Two spectra fitted with the same peak count, line shape, baseline and noise model differ only
+in arrays: the axis, the intensities, the per-point noise and the priors in internal units
+(scaled from each spectrum's data). :func:`split` separates a :class:`~deconv.inference.Problem`
+into a hashable :class:`Structure` and those arrays, and :func:`model_kwargs` rebuilds the model
+inside a compiled function from (traced) arrays, so that a new spectrum never recompiles.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro import handlers
+from numpyro.infer.util import constrain_fn, potential_energy
+
+from deconv.baselines import CustomBaseline
+from deconv.model import (
+    PeakModel,
+    Scaling,
+    peak_model,
+    pointwise_log_likelihood,
+    scaled_priors,
+)
+from deconv.priors import AffineDistribution, Priors
+
+IDENTITY = Scaling(0.0, 1.0, 1.0)
+
+
+class Structure(NamedTuple):
+    """Everything a compiled density depends on, apart from array values and shapes."""
+
+    n_peaks: int
+    shape: str
+    baseline: str
+    noise: str
+    width_kind: str
+    amplitude_kind: str
+    treedef: Any
+    point_sigma: bool
+
+    @property
+    def label(self) -> str:
+        return f"K={self.n_peaks} {self.shape} + {self.baseline}"
+
+
+def supports(model: PeakModel) -> bool:
+    """Whether :func:`split` handles the model (custom baselines carry their own priors)."""
+    return not isinstance(model.baseline, CustomBaseline)
+
+
+def split(problem: Any) -> tuple[Structure, dict[str, Any]]:
+    """The structure of ``problem`` and its arrays (``u``, ``v``, ``sigma_points``, ``leaves``,
+    and ``log_ys``: log-likelihoods in user units are internal ones minus ``log_ys`` a point).
+
+    A known sigma becomes a constant per-point sigma, so that its value is an array too.
+    """
+    model, scaling = problem.model, problem.scaling
+    internal = scaled_priors(model, scaling)
+    internal.setdefault("sigma", AffineDistribution(model.priors.noise, 0.0, 1.0 / scaling.ys))
+    leaves, treedef = jax.tree_util.tree_flatten(internal)
+    n_points = int(np.size(problem.u))
+    points = problem.sigma_points
+    if points is None and model.priors.sigma is not None:
+        points = np.full(n_points, model.priors.sigma / scaling.ys)
+    structure = Structure(
+        n_peaks=model.n_peaks,
+        shape=model.shape,
+        baseline=model.baseline,
+        noise=model.noise,
+        width_kind=model.priors.width_kind,
+        amplitude_kind=model.priors.amplitude_kind,
+        treedef=treedef,
+        point_sigma=points is not None,
+    )
+    data = {
+        "u": jnp.asarray(problem.u),
+        "v": jnp.asarray(problem.v),
+        "sigma_points": jnp.zeros(n_points) if points is None else jnp.asarray(points),
+        "leaves": [jnp.asarray(leaf, dtype=float) for leaf in leaves],
+        "log_ys": jnp.asarray(np.log(scaling.ys)),
+    }
+    return structure, data
+
+
+def model_kwargs(structure: Any, leaves: list, sigma_points: jnp.ndarray) -> dict:
+    """Keyword arguments of :func:`~deconv.model.peak_model` in internal units, the priors
+    rebuilt from (traced) arrays; ``structure`` needs the fields of :class:`Structure`."""
+    internal = jax.tree_util.tree_unflatten(structure.treedef, leaves)
+    priors = Priors(
+        centre=internal["centre"],
+        width=internal[structure.width_kind],
+        amplitude=internal[structure.amplitude_kind],
+        eta=internal["eta"],
+        fwhm_lorentz=internal["fwhm_lorentz"],
+        baseline=internal["baseline"],
+        noise=internal["sigma"],
+        nu=internal["nu"],
+        width_kind=structure.width_kind,
+        amplitude_kind=structure.amplitude_kind,
+    )
+    model = PeakModel(
+        n_peaks=structure.n_peaks,
+        shape=structure.shape,
+        baseline=structure.baseline,
+        noise=getattr(structure, "noise", "normal"),
+        priors=priors,
+    )
+    points = sigma_points if structure.point_sigma else None
+    return {"model": model, "scaling": IDENTITY, "sigma_points": points}
+
+
+@functools.cache
+def evidence_densities(structure: Structure):
+    """``(log_prior(z, data), log_likelihood(z, data))`` for the tempered samplers.
+
+    The same densities as :func:`deconv.selection.evidence_densities`, with the data as an
+    argument: one pair of functions per structure, so the compiled sampler is reused.
+    """
+
+    def log_prior(z: dict, data: dict) -> jnp.ndarray:
+        kwargs = model_kwargs(structure, data["leaves"], data["sigma_points"])
+        hidden = handlers.block(peak_model, hide=["v"])
+        return -potential_energy(hidden, (data["u"], data["v"]), kwargs, z)
+
+    def log_likelihood(z: dict, data: dict) -> jnp.ndarray:
+        kwargs = model_kwargs(structure, data["leaves"], data["sigma_points"])
+        params = constrain_fn(peak_model, (data["u"], data["v"]), kwargs, z)
+        pointwise = pointwise_log_likelihood(
+            params, data["u"], data["v"], kwargs["model"], IDENTITY, kwargs["sigma_points"]
+        )
+        return jnp.sum(pointwise) - data["u"].shape[0] * data["log_ys"]
+
+    log_prior.__qualname__ = f"log_prior[{structure.label}]"
+    log_likelihood.__qualname__ = f"log_likelihood[{structure.label}]"
+    return log_prior, log_likelihood
