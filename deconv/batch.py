@@ -18,9 +18,20 @@ MAP (``method="map"``)
     fall back to a loop of :func:`deconv.fit`.
 
 NUTS (``method="nuts"``)
-    A loop of :func:`deconv.fit` per spectrum; every call compiles its own optimiser and
-    sampler (JAX caches by function identity and each spectrum brings new closures), so NUTS
-    batches cost seconds of compilation per spectrum.
+    A loop of :func:`deconv.fit` per spectrum. Its MAP optimiser is compiled once per model
+    structure, but NumPyro's NUTS sampler closes over each spectrum's data and compiles for
+    every spectrum (seconds each).
+
+Free energies (``method="evidence"``)
+    :func:`deconv.free_energy` (multi-start MAP, then replica exchange) per spectrum, the
+    spectra of a chunk in order, each warm-started from the previous one's final replicas,
+    ladder, step sizes and preconditioners (``warm_start=True``, the default): a short
+    step-size warm-up (``warm_warmup`` sweeps, default 100) replaces the full one. The model's
+    densities take the data as arguments, so one compiled sampler (and one compiled MAP
+    optimiser) serves every spectrum of a structure: a warm start keeps the ladder size, and
+    cold runs after a chunk's first reuse its number of temperatures. Warm-started results
+    depend on which spectrum preceded in the chunk: equal in distribution, not bit for bit,
+    across chunk sizes or a resumed run.
 
 Chunks run in a background thread (while the main thread writes results) or on any executor
 with ``submit`` (``concurrent.futures`` pools, a Dask ``distributed.Client``). Results depend
@@ -82,7 +93,7 @@ __all__ = [
     "fit_series",
 ]
 
-METHODS = ("map", "nuts")
+METHODS = ("map", "nuts", "evidence")
 COMMON_OPTIONS = ("noise", "priors", "sigma", "smallest_peak", "n_starts")
 MAP_OPTIONS = (*COMMON_OPTIONS, "n_iter")
 NUTS_OPTIONS = (
@@ -93,8 +104,10 @@ NUTS_OPTIONS = (
     "target_accept",
     "dense_mass",
 )
+EVIDENCE_OPTIONS = (*COMMON_OPTIONS, "sampler", "warm_start", "warm_warmup")
 DEFAULT_MAP_STARTS = 2
 DEFAULT_NUTS_STARTS = 24
+DEFAULT_WARM_WARMUP = 100
 DEFAULT_ITERATIONS = 40
 IDENTITY = Scaling(0.0, 1.0, 1.0)
 MAX_STEP = 2.0  # largest change of any unconstrained coordinate in one optimiser step
@@ -122,6 +135,7 @@ class _Settings:
     n_starts: int = DEFAULT_MAP_STARTS
     n_iter: int = DEFAULT_ITERATIONS
     nuts: tuple[tuple[str, Any], ...] = ()
+    evidence: tuple[tuple[str, Any], ...] = ()
 
     @property
     def label(self) -> str:
@@ -162,6 +176,7 @@ class _Settings:
             "n_starts": self.n_starts,
             "n_iter": self.n_iter if self.vectorised else None,
             "nuts": dict(self.nuts),
+            "evidence": {k: dict(a) if isinstance(a, tuple) else a for k, a in self.evidence},
             "key": np.asarray(key).tolist() if not isinstance(key, int) else key,
         }
 
@@ -170,7 +185,7 @@ def _settings(
     n_peaks: int, shape: str, baseline: BaselineSpec, method: str, options: dict[str, Any]
 ) -> _Settings:
     v.check_choice("method", method, METHODS)
-    allowed = MAP_OPTIONS if method == "map" else NUTS_OPTIONS
+    allowed = {"map": MAP_OPTIONS, "nuts": NUTS_OPTIONS, "evidence": EVIDENCE_OPTIONS}[method]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         v.fail(f"fit_kwargs of method={method!r}", f"be among {allowed}", unknown, error=TypeError)
@@ -209,6 +224,22 @@ def _settings(
         n_starts=n_starts,
         n_iter=n_iter,
         nuts=tuple(sorted(nuts.items())),
+        evidence=_evidence_options(options) if method == "evidence" else (),
+    )
+
+
+def _evidence_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    sampler = options.get("sampler") or {}
+    if not isinstance(sampler, dict):
+        v.fail("sampler", "be a dict of replica_exchange settings", sampler, error=TypeError)
+    warm = options.get("warm_start", True)
+    if not isinstance(warm, bool):
+        v.fail("warm_start", "be True or False", warm, error=TypeError)
+    warmup = v.check_positive_int("warm_warmup", options.get("warm_warmup", DEFAULT_WARM_WARMUP))
+    return (
+        ("sampler", tuple(sorted(sampler.items()))),
+        ("warm_start", warm),
+        ("warm_warmup", warmup),
     )
 
 
@@ -421,6 +452,11 @@ class _Task:
     spectra: tuple[Spectrum, ...]
     seeds: tuple[int, ...]
     lanes: int
+    progress: Callable[[int], Any] | None = None  # per-spectrum callback (local runs only)
+
+    def advance(self) -> None:
+        if self.progress is not None:
+            self.progress(1)
 
 
 @dataclass
@@ -470,7 +506,23 @@ def _reason(error: BaseException | str) -> str:
     return " ".join(str(text).split())
 
 
+EVIDENCE_COLUMNS = (
+    "free_energy",
+    "free_energy_se",
+    "n_gradient_evals",
+    "warm_started",
+    "n_temperatures",
+    "swap_rate_min",
+    "round_trips",
+    "r_hat_max",
+    "ess_bulk_min",
+    "warning",
+)
+
+
 def _extra_columns(method: str) -> tuple[str, ...]:
+    if method == "evidence":
+        return EVIDENCE_COLUMNS
     return ("starts_at_best",) if method == "map" else ("r_hat_max", "ess_bulk_min", "divergences")
 
 
@@ -687,13 +739,82 @@ def _loop_one(settings: _Settings, spectrum: Spectrum, seed: int) -> _Outcome:
     return _Outcome(spectrum.name, row, _reproducible(result.idata), internal)
 
 
+def _evidence_one(
+    settings: _Settings, spectrum: Spectrum, seed: int, sampler: dict, state: Any
+) -> tuple[_Outcome, Any]:
+    """Free energy of one spectrum (warm-started from ``state`` if given); (outcome, result)."""
+    from deconv.inference import _as_key
+    from deconv.selection import model_free_energy
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            problem = make_problem(spectrum, settings.n_peaks, **settings.fit_options())
+            result = model_free_energy(
+                problem,
+                key=_as_key(seed),
+                n_starts=settings.n_starts,
+                compute_wbic=False,
+                sampler=sampler,
+                warm_start=state,
+            )
+    except Exception as error:
+        return _failure(settings, spectrum.name, error), None
+    fit_result, evidence = result.fit, result.evidence
+    posterior = {k: np.asarray(a) for k, a in fit_result.idata.posterior.items()}
+    diagnostics = fit_result.diagnostics
+    swaps = np.asarray(evidence.swap_rates)
+    extra = {
+        "free_energy": result.free_energy,
+        "free_energy_se": result.free_energy_se,
+        "n_gradient_evals": evidence.n_gradient_evals,
+        "warm_started": state is not None,
+        "n_temperatures": int(evidence.betas.size),
+        "swap_rate_min": float(swaps.min()) if swaps.size else math.nan,
+        "round_trips": evidence.round_trips,
+        "r_hat_max": diagnostics.get("r_hat_max", math.nan),
+        "ess_bulk_min": diagnostics.get("ess_bulk_min", math.nan),
+        "warning": " | ".join(sorted({_reason(str(w.message)) for w in caught})),
+    }
+    objective = float(result.optima["neg_log_posterior"].iloc[0])
+    row = _row(settings, spectrum.name, "done", objective=objective, user=posterior, extra=extra)
+    return _Outcome(spectrum.name, row, _reproducible(fit_result.idata)), result
+
+
+def _evidence_chunk(task: _Task) -> list[_Outcome]:
+    """Free energies of a chunk in order, each warm-started from the previous spectrum's run.
+
+    Without warm starts, every spectrum after the first uses the first one's number of
+    temperatures, so that one compiled sampler serves the chunk.
+    """
+    options = dict(task.settings.evidence)
+    sampler = dict(options["sampler"])
+    state, outcomes = None, []
+    for spectrum, seed in zip(task.spectra, task.seeds, strict=True):
+        settings = sampler if state is None else {**sampler, "n_warmup": options["warm_warmup"]}
+        outcome, result = _evidence_one(task.settings, spectrum, seed, settings, state)
+        outcomes.append(outcome)
+        task.advance()
+        if result is None:
+            continue
+        if options["warm_start"]:
+            state = result.evidence.state
+        elif "n_temperatures" not in sampler and "betas" not in sampler:
+            sampler["n_temperatures"] = int(result.evidence.betas.size)
+    return outcomes
+
+
 def _run_chunk(task: _Task) -> list[_Outcome]:
     """Fit one chunk; module-level so that executors can pickle it."""
+    if task.settings.method == "evidence":
+        return _evidence_chunk(task)
     if task.settings.vectorised:
         return _map_chunk(task)
-    return [
-        _loop_one(task.settings, s, seed) for s, seed in zip(task.spectra, task.seeds, strict=True)
-    ]
+    outcomes = []
+    for spectrum, seed in zip(task.spectra, task.seeds, strict=True):
+        outcomes.append(_loop_one(task.settings, spectrum, seed))
+        task.advance()
+    return outcomes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -984,7 +1105,11 @@ def _run_batch(
             pending.append(item)
     spectra = {item.sample_id: item.spectrum for item in items}
     bar = _progress_bar(len(pending), settings.label, progress)
-    for outcomes in _gather(_tasks(settings, items, pending, chunk_size, words), executor):
+    tasks = _tasks(settings, items, pending, chunk_size, words)
+    per_spectrum = executor is None and not settings.vectorised  # slow loops: tick each one
+    if per_spectrum:
+        tasks = [replace(task, progress=bar.update) for task in tasks]
+    for outcomes in _gather(tasks, executor):
         for outcome in outcomes:
             if store is not None and outcome.row["status"] == "done":
                 store.save(outcome.sample_id, outcome.inference_data(), outcome.row)
@@ -992,7 +1117,8 @@ def _run_batch(
             results[outcome.sample_id] = _result(outcome, spectra[outcome.sample_id], store)
         if store is not None:
             _write_tables(store, items, results)
-        bar.update(len(outcomes))
+        if not per_spectrum:
+            bar.update(len(outcomes))
     bar.close()
     if store is not None:
         _write_tables(store, items, results)
@@ -1045,11 +1171,14 @@ def fit_series(
         Number of peaks K of the model.
     shape, baseline : str
         Line shape and baseline, as in :func:`deconv.fit`.
-    method : {"map", "nuts"}
-        Vectorised MAP (fast), or a loop of :func:`deconv.fit` with NUTS.
+    method : {"map", "nuts", "evidence"}
+        Vectorised MAP (fast), a loop of :func:`deconv.fit` with NUTS, or free energies by
+        replica exchange, warm-started along the series (columns ``free_energy``,
+        ``free_energy_se``, ``n_gradient_evals``... in the summary).
     key : int or jax PRNG key
         Batch seed. Each spectrum's seed derives from it and the sample id, so results do not
-        depend on chunking, order, executor or interruptions.
+        depend on chunking, order, executor or interruptions (warm-started free energies
+        excepted: they depend on the preceding spectrum of the chunk).
     chunk_size : int
         Spectra per chunk (one vmapped call, one executor task); bounds memory.
     executor : concurrent.futures.Executor-like, optional
@@ -1068,7 +1197,9 @@ def fit_series(
         ``noise``, ``priors``, ``sigma``, ``smallest_peak`` and ``n_starts`` (starts per
         spectrum: default 2 for MAP, 24 for NUTS) as in :func:`deconv.fit`; ``n_iter``
         (Levenberg-Marquardt steps, default 40) for MAP; ``num_warmup``, ``num_samples``,
-        ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS.
+        ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS; ``sampler`` (a dict of
+        :func:`deconv.evidence.replica_exchange` settings), ``warm_start`` (default True) and
+        ``warm_warmup`` (default 100) for ``"evidence"``.
 
     Returns
     -------
@@ -1155,11 +1286,14 @@ def fit_files(
         Number of peaks K of the model.
     shape, baseline : str
         Line shape and baseline, as in :func:`deconv.fit`.
-    method : {"map", "nuts"}
-        Vectorised MAP (fast), or a loop of :func:`deconv.fit` with NUTS.
+    method : {"map", "nuts", "evidence"}
+        Vectorised MAP (fast), a loop of :func:`deconv.fit` with NUTS, or free energies by
+        replica exchange, warm-started along the series (columns ``free_energy``,
+        ``free_energy_se``, ``n_gradient_evals``... in the summary).
     key : int or jax PRNG key
         Batch seed. Each spectrum's seed derives from it and the sample id, so results do not
-        depend on chunking, order, executor or interruptions.
+        depend on chunking, order, executor or interruptions (warm-started free energies
+        excepted: they depend on the preceding spectrum of the chunk).
     chunk_size : int
         Spectra per chunk (one vmapped call, one executor task); bounds memory.
     executor : concurrent.futures.Executor-like, optional
@@ -1180,7 +1314,9 @@ def fit_files(
         ``noise``, ``priors``, ``sigma``, ``smallest_peak`` and ``n_starts`` (starts per
         spectrum: default 2 for MAP, 24 for NUTS) as in :func:`deconv.fit`; ``n_iter``
         (Levenberg-Marquardt steps, default 40) for MAP; ``num_warmup``, ``num_samples``,
-        ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS.
+        ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS; ``sampler`` (a dict of
+        :func:`deconv.evidence.replica_exchange` settings), ``warm_start`` (default True) and
+        ``warm_warmup`` (default 100) for ``"evidence"``.
 
     Returns
     -------

@@ -29,7 +29,16 @@ from deconv import _validation as v
 from deconv._arviz import az
 from deconv._files import atomic_write, atomic_write_text
 
-__all__ = ["FAILURES", "SUMMARY", "ResultStore", "result_name", "sanitise"]
+__all__ = [
+    "FAILURES",
+    "SUMMARY",
+    "ResultStore",
+    "is_store",
+    "parse_label",
+    "result_name",
+    "sanitise",
+    "store_labels",
+]
 
 SUMMARY = "summary.csv"
 FAILURES = "failures.csv"
@@ -39,6 +48,8 @@ ROW_ATTRIBUTE = "specbayes_summary_row"
 KEY_COLUMNS = ("sample_id", "model")
 FAILURE_COLUMNS = ("sample_id", "model", "reason")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_NOISES = ("student_t", "normal")  # longest first: labels are matched from the end
+_METHODS = ("map", "nuts", "evidence")
 
 
 def sanitise(text: str) -> str:
@@ -167,6 +178,117 @@ class ResultStore:
         with xr.open_dataset(self.path(sample_id), group="posterior") as posterior:
             return json.loads(posterior.attrs[ROW_ATTRIBUTE])
 
+    def finished_ids(self) -> list[str]:
+        """Sample ids of this label with a finished result, in the order of ``summary.csv``."""
+        rows = _summary_rows(self)
+        ids = rows.loc[rows["status"].astype(str) != "failed", "sample_id"].astype(str)
+        return [sample_id for sample_id in ids if self.has(sample_id)]
+
+    def failed_ids(self) -> list[str]:
+        """Sample ids of this label whose fit failed (per ``summary.csv``)."""
+        rows = _summary_rows(self)
+        return rows.loc[rows["status"].astype(str) == "failed", "sample_id"].astype(str).tolist()
+
+    def settings(self) -> dict[str, Any]:
+        """The settings recorded for this label in ``settings.json`` (empty when none)."""
+        path = self.folder / SETTINGS
+        if not path.is_file():
+            return {}
+        return dict(json.loads(path.read_text(encoding="utf-8")).get(self.label, {}))
+
+    def load_fit(self, sample_id: str) -> Any:
+        """A :class:`deconv.Fit` rebuilt from a stored result (peak tables, features, plots).
+
+        The model comes from the label and the recorded settings (preset priors and a known sigma
+        are restored; custom priors are replaced by the data-scaled defaults of the same kinds and
+        ``sigma="data"`` by an inferred sigma, so the report's prior line may differ from the
+        run's). The internal-unit draws are recovered
+        from the stored user-unit posterior and checked against it.
+
+        Raises
+        ------
+        KeyError
+            No finished result of ``sample_id`` under this label.
+        ValueError
+            The label cannot be parsed, or the stored posterior cannot be mapped back to the model.
+        """
+        import dataclasses
+
+        import numpy as np
+
+        from deconv.inference import make_problem
+        from deconv.model import to_user_units
+        from deconv.results import Fit, _diagnostics
+        from deconv.spectrum import Spectrum
+
+        parsed = parse_label(self.label)
+        settings = self.settings()
+        idata = self.load(sample_id)
+        row = self.load_row(sample_id)
+        x = np.asarray(idata.observed_data["x"].to_numpy(), dtype=float)
+        y = np.asarray(idata.observed_data["y"].to_numpy(), dtype=float)
+        spectrum = Spectrum(x, y, name=str(sample_id))
+        priors = settings.get("priors")
+        kinds = {}
+        if isinstance(priors, Mapping):
+            kinds = {k: priors[k] for k in ("width_kind", "amplitude_kind") if k in priors}
+        sigma = settings.get("sigma")
+        problem = make_problem(
+            spectrum,
+            parsed["n_peaks"],
+            shape=parsed["shape"],
+            baseline=parsed["baseline"],
+            noise=parsed["noise"],
+            priors=priors if isinstance(priors, str) and priors != "default" else None,
+            sigma=sigma if isinstance(sigma, int | float) else None,
+            smallest_peak=settings.get("smallest_peak"),
+        )
+        model = problem.model
+        if kinds:
+            model = dataclasses.replace(model, priors=dataclasses.replace(model.priors, **kinds))
+        samples = _internal_samples(idata.posterior, model, problem.scaling)
+        back = to_user_units(samples, model, problem.scaling)
+        for name in ("centre", "fwhm", "height", "area"):
+            stored = idata.posterior[name].to_numpy()
+            if not np.allclose(back[name], stored, rtol=1e-8, atol=0.0):
+                v.fail(
+                    "results",
+                    f"hold posteriors of the model {self.label} (stored {name} is not reproduced)",
+                    str(self.path(sample_id)),
+                )
+        objective = float(row.get("objective", float("nan")))
+        centres = np.asarray(idata.posterior["centre"].mean(("chain", "draw")))
+        optima = pd.DataFrame(
+            {
+                "neg_log_posterior": [objective],
+                "n_starts": [row.get("starts_at_best", 1)],
+                "centres": [np.round(centres, 6).tolist()],
+            }
+        )
+        n_chains = int(idata.posterior.sizes["chain"])
+        extra = None
+        stats = idata.sample_stats if "sample_stats" in idata.groups() else {}
+        if "diverging" in stats and "n_steps" in stats:
+            extra = {
+                "diverging": stats["diverging"].to_numpy(),
+                "num_steps": stats["n_steps"].to_numpy(),
+            }
+        return Fit(
+            spectrum=spectrum,
+            model=model,
+            method=parsed["method"],
+            idata=idata,
+            optima=optima,
+            diagnostics=_diagnostics(idata, extra, n_chains),
+            scaling=problem.scaling,
+            samples_internal=samples,
+        )
+
+    def load_fits(self, sample_ids: Sequence[str] | None = None) -> list[Any]:
+        """:meth:`load_fit` of every id in ``sample_ids`` (default: every finished result)."""
+        ids = self.finished_ids() if sample_ids is None else list(sample_ids)
+        return [self.load_fit(sample_id) for sample_id in ids]
+
     def write_tables(
         self, rows: Sequence[Mapping[str, Any]], failures: Sequence[Mapping[str, Any]]
     ) -> None:
@@ -182,3 +304,118 @@ class ResultStore:
         failure_text = _merge(existing, failed, FAILURE_COLUMNS, redone)
         atomic_write_text(self.folder / SUMMARY, summary)
         atomic_write_text(self.folder / FAILURES, failure_text)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading a store back (loaders only: nothing below writes)
+
+
+def parse_label(label: str) -> dict[str, Any]:
+    """The model of a batch label such as ``"K3_pseudo_voigt_linear_normal_map"``.
+
+    Returns
+    -------
+    dict
+        ``n_peaks`` (int), ``shape``, ``baseline``, ``noise`` and ``method`` (str).
+
+    Raises
+    ------
+    ValueError
+        ``label`` is not of the form ``K<n>_<shape>_<baseline>_<noise>_<method>`` with a
+        registered line shape.
+    """
+    from deconv.lineshapes import LINESHAPES
+
+    rule = "be a batch model label K<n>_<shape>_<baseline>_<noise>_<method>"
+    match = re.fullmatch(r"K(\d+)_(.+)", str(label))
+    if match is None:
+        v.fail("label", rule, label)
+    rest = match.group(2)
+    method = next((m for m in _METHODS if rest.endswith(f"_{m}")), None)
+    rest = rest[: -len(method) - 1] if method else ""
+    noise = next((n for n in _NOISES if rest.endswith(f"_{n}")), None)
+    rest = rest[: -len(noise) - 1] if noise else ""
+    shapes = sorted(LINESHAPES, key=len, reverse=True)
+    shape = next((s for s in shapes if rest.startswith(f"{sanitise(s)}_")), None)
+    if method is None or noise is None or shape is None:
+        v.fail("label", rule, label)
+    baseline = rest[len(sanitise(shape)) + 1 :]
+    if not baseline:
+        v.fail("label", rule, label)
+    return {
+        "n_peaks": int(match.group(1)),
+        "shape": shape,
+        "baseline": baseline,
+        "noise": noise,
+        "method": method,
+    }
+
+
+def is_store(folder: str | Path) -> bool:
+    """Whether ``folder`` looks like a result store (``summary.csv`` and a ``fits`` folder)."""
+    folder = Path(folder)
+    return (folder / SUMMARY).is_file() and (folder / RESULTS).is_dir()
+
+
+def store_labels(folder: str | Path) -> list[str]:
+    """Model labels with results in a store folder, in order of first appearance.
+
+    Raises
+    ------
+    ValueError
+        ``folder`` is not a result store (no ``summary.csv`` or no ``fits`` folder).
+    """
+    folder = Path(folder)
+    if not is_store(folder):
+        v.fail(
+            "results",
+            f"be a result folder written by specbayes batch ({SUMMARY} and {RESULTS}/)",
+            str(folder),
+        )
+    summary = _read_table(folder / SUMMARY)
+    if summary is None or summary.empty or "model" not in summary:
+        return []
+    return list(dict.fromkeys(summary["model"].astype(str)))
+
+
+def _summary_rows(store: ResultStore) -> pd.DataFrame:
+    summary = _read_table(store.folder / SUMMARY)
+    if summary is None or "model" not in summary:
+        return pd.DataFrame(columns=["sample_id", "model", "status"])
+    return summary[summary["model"].astype(str) == store.label]
+
+
+def _internal_samples(posterior: Any, model: Any, scaling: Any) -> dict[str, Any]:
+    """Internal-unit samples (chain, draw, ...) from a user-unit posterior: the inverse of
+    :func:`deconv.model.to_user_units` for the sampled sites."""
+    import numpy as np
+
+    x0, dx, ys = scaling
+    pri = model.priors
+
+    def get(name: str) -> np.ndarray:
+        return np.asarray(posterior[name].to_numpy(), dtype=float)
+
+    out = {"centre": (get("centre") - x0) / dx}
+    if pri.width_kind == "precision":
+        out["precision"] = get("precision") * dx**2
+    else:
+        out["fwhm"] = (get("fwhm_gauss") if "fwhm_gauss" in posterior else get("fwhm")) / dx
+    if pri.amplitude_kind == "height":
+        out["height"] = get("height") / ys
+    else:
+        out["area"] = get("area") / (ys * dx)
+    if "eta" in posterior:
+        out["eta"] = get("eta")
+    if "fwhm_lorentz" in posterior:
+        out["fwhm_lorentz"] = get("fwhm_lorentz") / dx
+    for name in posterior.data_vars:
+        if name == "baseline":
+            out["baseline"] = get("baseline") / ys
+        elif str(name).startswith("baseline_"):
+            out[str(name)] = get(str(name))
+    if "sigma" in posterior:
+        out["sigma"] = get("sigma") / ys
+    if "nu" in posterior:
+        out["nu"] = get("nu")
+    return out

@@ -82,3 +82,255 @@ def test_console_script_help_runs_through_the_entry_point():
         check=True,
     )
     assert "demo" in result.stdout and "fit" in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# select, property, report
+
+
+def _nagata_csv(folder):
+    import datasets
+    from deconv.io import write_spectrum
+
+    return write_spectrum(datasets.nagata2012(0).spectrum, folder / "nagata.csv")
+
+
+def test_select_on_nagata_picks_three_peaks_and_report_shows_the_table(tmp_path, capsys):
+    out = tmp_path / "select"
+    code = cli.main(
+        [
+            "select",
+            str(_nagata_csv(tmp_path)),
+            "--peaks",
+            "2-3",
+            "--shape",
+            "gaussian",
+            "--baseline",
+            "none",
+            "--samples",
+            "100",
+            "--warmup",
+            "60",
+            "--independent",
+            "2",
+            "--starts",
+            "6",
+            "--no-wbic",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0
+    table = pd.read_csv(out / "selection.csv")
+    assert list(table.columns[:6]) == ["model", "n_peaks", "shape", "baseline", "F", "F_se"]
+    assert {"delta_F", "probability", "WBIC", "swap_rate_min", "round_trips"} <= set(table)
+    assert table["n_peaks"].tolist() == [3, 2]
+    assert np.all(np.diff(table["F"]) > 0) and table["delta_F"].iloc[0] == 0.0
+    assert table["delta_F"].iloc[1] > 20.0  # K=3 wins clearly on the benchmark
+    peaks = pd.read_csv(out / "best_peaks.csv", index_col="peak")
+    np.testing.assert_allclose(peaks["centre"], [1.210, 1.455, 1.703], atol=0.03)
+    for figure in ("selection.png", "best_fit.png"):
+        assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    report = (out / "report.txt").read_text()
+    assert "chosen model: K=3 gaussian + none" in report
+    printed = capsys.readouterr().out
+    assert "chosen model: K=3 gaussian + none" in printed
+
+    assert cli.main(["report", str(out)]) == 0
+    markdown = (out / "report.md").read_text()
+    assert "Chosen model: K=3 gaussian + none" in markdown
+    assert f"{table['F'].iloc[0]:.6g}" in markdown and f"{table['F'].iloc[1]:.6g}" in markdown
+    assert "![selection.png](selection.png)" in markdown
+    assert "<table" in (out / "report.html").read_text()
+
+
+def test_parse_peaks_accepts_counts_ranges_and_lists():
+    assert cli.parse_peaks("3") == [3]
+    assert cli.parse_peaks("1-5") == [1, 2, 3, 4, 5]
+    assert cli.parse_peaks("1,2,4") == [1, 2, 4]
+    assert cli.parse_peaks(" 4, 1-2 ") == [1, 2, 4]
+    for bad in ("0", "3-1", "a", "1-", "", "1,,2", "2.5"):
+        with pytest.raises(ValueError, match="--peaks must be a peak count"):
+            cli.parse_peaks(bad)
+
+
+def test_select_user_mistakes_give_one_line_and_exit_code_2(tmp_path, capsys):
+    file = _nagata_csv(tmp_path)
+    cases = [
+        (["--peaks", "1-x"], "--peaks must be a peak count"),
+        (["--peaks", "0"], "got '0'"),
+        (["--shape", "gaussian,triangle"], "--shape must name only choices among"),
+        (["--baseline", "wavy"], "got 'wavy'"),
+        (["--samples", "0"], "--samples must be"),
+    ]
+    for extra, message in cases:
+        assert cli.main(["select", str(file), *extra]) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.startswith("specbayes select: error:") and message in error
+        assert "\n" not in error
+    assert cli.main(["select", str(tmp_path / "missing.csv")]) == 2
+    assert "missing.csv" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def batch_store(tmp_path_factory):
+    """A 6-sample weak-band series fitted by ``specbayes batch`` under K=1 and K=2 (MAP)."""
+    import datasets
+    from deconv.io import write_series
+
+    folder = tmp_path_factory.mktemp("property")
+    scenario = datasets.weak_band(0, n_samples=6, n_points=100)
+    series_file = write_series(scenario.series, folder / "series.csv")
+    table = scenario.series.properties.rename_axis("sample_id")
+    table.to_csv(folder / "property.csv")
+    store = folder / "store"
+    for k in ("1", "2"):
+        argv = ["batch", str(series_file), "--peaks", k, "--shape", "gaussian"]
+        assert cli.main([*argv, "--baseline", "constant", "--out", str(store)]) == 0
+    return store, folder / "property.csv", table["property"]
+
+
+def test_property_matches_a_direct_call_of_property_log_likelihood(batch_store, capsys):
+    from deconv.store import ResultStore
+    from gp_property.likelihood import property_log_likelihood
+
+    store, table_file, prop = batch_store
+    argv = ["property", str(store), "--property", str(table_file), "--column", "property"]
+    assert cli.main([*argv, "--no-progress"]) == 0
+    assert "ranked by neg_log_L_prop" in capsys.readouterr().out
+    result = pd.read_csv(store / "property.csv")
+    assert sorted(result["model"]) == [
+        "K1_gaussian_constant_normal_map",
+        "K2_gaussian_constant_normal_map",
+    ]
+    assert (result["n_samples"] == 6).all() and (result["n_draws"] == 1).all()
+    assert result["sum_F"].isna().all() and result["F_total"].isna().all()  # MAP: no F
+    for row in result.itertuples():
+        results = ResultStore(store, row.model)
+        ids = results.finished_ids()
+        assert ids == list(prop.index)
+        areas = np.stack([results.load(i).posterior["area"].to_numpy() for i in ids], axis=2)
+        areas = areas.reshape(1, len(ids), -1)  # S=1 MAP draw, 6 samples, K areas
+        direct = property_log_likelihood(areas, prop.loc[ids].to_numpy(), seed=0)
+        assert np.isfinite(row.neg_log_L_prop)
+        assert row.neg_log_L_prop == pytest.approx(-direct.log_likelihood, rel=1e-8, abs=1e-8)
+        assert row.features == " ".join(f"area[{k + 1}]" for k in range(areas.shape[2]))
+
+
+def test_stored_fits_load_back_as_fits(batch_store):
+    from deconv.store import ResultStore, parse_label, store_labels
+
+    store, _, prop = batch_store
+    labels = store_labels(store)
+    assert labels == ["K1_gaussian_constant_normal_map", "K2_gaussian_constant_normal_map"]
+    assert parse_label(labels[1]) == {
+        "n_peaks": 2,
+        "shape": "gaussian",
+        "baseline": "constant",
+        "noise": "normal",
+        "method": "map",
+    }
+    assert parse_label("K3_pseudo_voigt_quadratic_student_t_nuts")["shape"] == "pseudo_voigt"
+    results = ResultStore(store, labels[1])
+    fit = results.load_fit(prop.index[0])
+    summary = pd.read_csv(store / "summary.csv", dtype={"sample_id": str})
+    row = summary[(summary["model"] == labels[1]) & (summary["sample_id"] == prop.index[0])]
+    for quantity in ("centre", "area"):
+        expected = row[[f"{quantity}[1]", f"{quantity}[2]"]].to_numpy().ravel()
+        np.testing.assert_allclose(fit.peak_table[quantity], expected, rtol=1e-10)
+    assert fit.n_draws == 1 and fit.method == "map"
+    np.testing.assert_allclose(fit.predict(n_draws=None)["total"].shape, (1, 100))
+    with pytest.raises(ValueError, match="label must be a batch model label"):
+        parse_label("K2_triangle_linear_normal_map")
+
+
+def test_property_user_mistakes_give_one_line_and_exit_code_2(batch_store, tmp_path, capsys):
+    store, table_file, prop = batch_store
+    table = pd.read_csv(table_file, dtype={"sample_id": str})
+    short = tmp_path / "short.csv"
+    table.iloc[1:].to_csv(short, index=False)
+    extra = tmp_path / "extra.csv"
+    pd.concat([table, pd.DataFrame({"sample_id": ["ghost"], "property": [1.0]})]).to_csv(
+        extra, index=False
+    )
+    base = ["property", str(store), "--no-progress", "--column", "property", "--property"]
+    cases = [
+        ([*base, str(short)], "--property must have a value for every sample fitted under"),
+        ([*base, str(short)], prop.index[0]),
+        ([*base, str(extra)], "results must hold a finished fit of every sample"),
+        ([*base, str(extra)], "ghost"),
+        ([*base, str(tmp_path / "none.csv")], "--property must name an existing CSV file"),
+        (
+            ["property", str(store), "--property", str(table_file), "--column", "nope"],
+            "--column must name a column of property.csv (sample_id, property); got 'nope'",
+        ),
+        (
+            ["property", str(tmp_path), "--property", str(table_file), "--column", "property"],
+            "results must be a result folder written by specbayes batch",
+        ),
+        ([*base, str(table_file), "--peaks", "2-3"], "model K1_gaussian_constant_normal_map"),
+        ([*base, str(table_file), "--features", "volume"], "--features must name only"),
+    ]
+    for argv, message in cases:
+        assert cli.main(argv) == 2
+        error = capsys.readouterr().err.strip()
+        assert error.startswith("specbayes property: error:") and message in error, error
+        assert "\n" not in error
+
+
+def test_report_of_a_batch_store_lists_tables_figures_and_failures(batch_store, capsys):
+    store, _, _ = batch_store
+    assert cli.main(["report", str(store)]) == 0
+    markdown = (store / "report.md").read_text()
+    summary = pd.read_csv(store / "summary.csv", dtype={"sample_id": str})
+    for value in summary["area[1]"].iloc[:6]:
+        assert f"| {value:.6g} |" in markdown
+    assert "## Failures\n\nNone: every spectrum was fitted." in markdown
+    assert "## Settings" in markdown and '"n_starts": 2' in markdown
+    for index in (1, 2):
+        figure = store / "report_figures" / f"peaks_{index}.png"
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"(report_figures/peaks_{index}.png)" in markdown
+    page = (store / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and 'src="report_figures/peaks_1.png"' in page
+    assert "report.md" in capsys.readouterr().out
+
+
+def test_report_rejects_a_folder_without_results(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("specbayes report: error: folder must hold results of specbayes")
+    assert cli.main(["report", str(tmp_path / "missing")]) == 2
+    assert "folder must be an existing folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["demo", "fit", "select", "batch", "property", "report"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main([command, "--help"])
+    assert info.value.code == 0
+    assert f"usage: specbayes {command}" in capsys.readouterr().out
+
+
+def test_batch_reuses_the_fit_options_with_map_as_default(capsys):
+    args = cli.build_parser().parse_args(["batch", "series.csv"])
+    assert args.method == "map" and args.peaks == 3 and args.shape == "pseudo_voigt"
+    assert cli.build_parser().parse_args(["fit", "x.csv"]).method == "nuts"
+    with pytest.raises(SystemExit):
+        cli.main(["batch", "--help"])
+    assert "(default map)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_shape_and_baseline_choices_match_the_registries():
+    from deconv.baselines import BASELINES
+    from deconv.lineshapes import LINESHAPES
+
+    assert tuple(LINESHAPES) == cli.SHAPES
+    assert tuple(BASELINES) == cli.BASELINES
+
+
+def test_importing_the_command_line_does_not_import_jax():
+    code = "import sys, deconv.cli; print('jax' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False"
