@@ -708,8 +708,9 @@ def read_spc(
 def read_spectrum(path: PathLike, **kwargs: Any) -> Spectrum:
     """Read one spectrum, choosing the reader from the file extension (case-insensitive).
 
-    ``.csv .txt .tsv .dat .xy .prn`` -> :func:`read_text`; ``.jdx .dx .jcamp`` ->
-    :func:`read_jcamp`; ``.spc`` -> :func:`read_spc`. Keyword arguments go to that reader.
+    ``.csv .txt .tsv .dat .xy .prn`` -> :func:`deconv.io.read_text`; ``.jdx .dx .jcamp`` ->
+    :func:`deconv.io.read_jcamp`; ``.spc`` -> :func:`deconv.io.read_spc`. Keyword arguments go
+    to that reader.
 
     Raises
     ------
@@ -855,7 +856,7 @@ def read_series(
     Parameters
     ----------
     path : str or os.PathLike
-        The file (separator and decimal mark sniffed as in :func:`read_text`).
+        The file (separator and decimal mark sniffed as in :func:`deconv.io.read_text`).
     orientation : {'auto', 'rows', 'columns'}
         ``'rows'``: one spectrum per row; the header holds, after any leading non-numeric
         id/property column names, the x values. ``'columns'``: the first column is x, one
@@ -873,7 +874,7 @@ def read_series(
     x_unit, y_unit : str
         Axis labels (columns orientation: ``x_unit`` defaults to the first header cell).
     sep, decimal, comment
-        As in :func:`read_text`.
+        As in :func:`deconv.io.read_text`.
 
     Returns
     -------
@@ -886,7 +887,7 @@ def read_series(
     FileNotFoundError
         The file does not exist.
     ReadError
-        As in :func:`read_text`; also a non-numeric x value in a rows header, an unknown
+        As in :func:`deconv.io.read_text`; also a non-numeric x value in a rows header, an unknown
         id/property column, an empty sample id, or duplicate sample ids.
     """
     v.check_choice("orientation", orientation, ("auto", "rows", "columns"))
@@ -928,7 +929,8 @@ def write_spectrum(spectrum: Spectrum, path: PathLike) -> Path:
 
     Empty units are written as ``x``/``y`` (read back as empty labels). A spectrum given with a
     descending axis is written descending. Floats use the shortest round-trip repr, so
-    :func:`read_text` (with ``sigma_column='sigma'`` when present) returns identical arrays.
+    :func:`deconv.io.read_text` (with ``sigma_column='sigma'`` when present) returns identical
+    arrays.
     The name and metadata are not written. The file is replaced atomically.
 
     Returns
@@ -962,7 +964,8 @@ def write_series(series: SpectrumSeries, path: PathLike) -> Path:
     """Write a series as a wide CSV table, one spectrum per row.
 
     Columns: ``sample_id``, the property columns, then one column per x value (header = the x
-    value's repr). :func:`read_series` reads it back with identical ids, properties, x and y.
+    value's repr). :func:`deconv.io.read_series` reads it back with identical ids, properties, x
+    and y.
     Uncertainties (``sigma``) and metadata are not written. The file is replaced atomically.
 
     Returns

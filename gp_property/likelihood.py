@@ -257,7 +257,7 @@ def property_log_likelihood(
         :func:`gp_property.features.feature_draws`).
     t : array_like, shape (N,), or pandas.Series
         The measured property in sample order; a Series is aligned on the sample ids of a
-        :class:`FeatureDraws`.
+        :class:`gp_property.features.FeatureDraws`.
     regressor : PropertyGP, optional
         Template regressor (cloned, then fitted); default ``PropertyGP(random_state=seed)``.
     n_pairs : int, optional
