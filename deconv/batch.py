@@ -61,7 +61,10 @@ from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
-from deconv import _jax  # noqa: F401
+from deconv import (
+    _jax,  # noqa: F401
+    _structured,
+)
 from deconv import _validation as v
 from deconv._arviz import az
 from deconv.baselines import BaselineSpec, CustomBaseline, baseline_label
@@ -75,10 +78,9 @@ from deconv.model import (
     noise_scale,
     peak_model,
     pointwise_log_likelihood,
-    scaled_priors,
     to_user_units,
 )
-from deconv.priors import AffineDistribution, Priors, describe
+from deconv.priors import Priors, describe
 from deconv.results import PEAK_QUANTITIES, Fit, build_fit
 from deconv.spectrum import Spectrum, SpectrumSeries
 from deconv.starts import initial_guesses
@@ -308,28 +310,6 @@ def _solver(structure: _Structure) -> Callable:
         return _SOLVERS[structure]
 
 
-def _model_kwargs(structure: _Structure, leaves: list, sigma_points: jnp.ndarray) -> dict:
-    """Model keyword arguments in internal units, priors rebuilt from (traced) arrays."""
-    internal = jax.tree_util.tree_unflatten(structure.treedef, leaves)
-    priors = Priors(
-        centre=internal["centre"],
-        width=internal[structure.width_kind],
-        amplitude=internal[structure.amplitude_kind],
-        eta=internal["eta"],
-        fwhm_lorentz=internal["fwhm_lorentz"],
-        baseline=internal["baseline"],
-        noise=internal["sigma"],
-        nu=internal["nu"],
-        width_kind=structure.width_kind,
-        amplitude_kind=structure.amplitude_kind,
-    )
-    model = PeakModel(
-        n_peaks=structure.n_peaks, shape=structure.shape, baseline=structure.baseline, priors=priors
-    )
-    points = sigma_points if structure.point_sigma else None
-    return {"model": model, "scaling": IDENTITY, "sigma_points": points}
-
-
 class _Objective:
     """-log p(theta, v) of one spectrum on flat unconstrained vectors, and its pieces."""
 
@@ -422,7 +402,7 @@ def _levenberg_marquardt(objective: _Objective, flat: jnp.ndarray, n_iter: int):
 def _solve_lane(structure, starts, u, v_obs, sigma_points, leaves):
     """One spectrum: optimise every start, keep the best; model curves at the optimum."""
     _COMPILES[structure.label] += 1  # runs only while tracing, i.e. once per compilation
-    kwargs = _model_kwargs(structure, leaves, sigma_points)
+    kwargs = _structured.model_kwargs(structure, leaves, sigma_points)
     z = jax.vmap(lambda start: unconstrain_fn(peak_model, (u, v_obs), kwargs, start))(starts)
     flat = jax.vmap(lambda one: ravel_pytree(one)[0])(z)
     unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], z))[1]
@@ -593,24 +573,19 @@ def _prepare(settings: _Settings, spectrum: Spectrum, seed: int) -> _Lane:
     """Problem, starts and internal-unit priors (as arrays) of one spectrum."""
     problem = make_problem(spectrum, settings.n_peaks, **settings.fit_options())
     model, scaling = problem.model, problem.scaling
-    internal = scaled_priors(model, scaling)
-    internal.setdefault("sigma", AffineDistribution(model.priors.noise, 0.0, 1.0 / scaling.ys))
-    leaves, treedef = jax.tree_util.tree_flatten(internal)
-    points = problem.sigma_points
-    if points is None and model.priors.sigma is not None:  # a known sigma, as per-point sigma
-        points = np.full(spectrum.n_points, model.priors.sigma / scaling.ys)
+    split, data = _structured.split(problem)
     u, v_obs = np.asarray(problem.u), np.asarray(problem.v)
     starts = initial_guesses(u, v_obs, model, scaling, n_starts=settings.n_starts, seed=seed)
-    if points is not None:
+    if split.point_sigma:
         starts = [{k: a for k, a in start.items() if k != "sigma"} for start in starts]
     structure = _Structure(
-        n_peaks=model.n_peaks,
-        shape=model.shape,
-        baseline=model.baseline,
-        width_kind=model.priors.width_kind,
-        amplitude_kind=model.priors.amplitude_kind,
-        treedef=treedef,
-        point_sigma=points is not None,
+        n_peaks=split.n_peaks,
+        shape=split.shape,
+        baseline=split.baseline,
+        width_kind=split.width_kind,
+        amplitude_kind=split.amplitude_kind,
+        treedef=split.treedef,
+        point_sigma=split.point_sigma,
         n_iter=settings.n_iter,
     )
     return _Lane(
@@ -619,8 +594,8 @@ def _prepare(settings: _Settings, spectrum: Spectrum, seed: int) -> _Lane:
         seed=seed,
         structure=structure,
         starts={k: np.stack([np.asarray(s[k], float) for s in starts]) for k in starts[0]},
-        leaves=[np.asarray(leaf, dtype=float) for leaf in leaves],
-        sigma_points=np.zeros(spectrum.n_points) if points is None else np.asarray(points),
+        leaves=[np.asarray(leaf, dtype=float) for leaf in data["leaves"]],
+        sigma_points=np.asarray(data["sigma_points"]),
     )
 
 
