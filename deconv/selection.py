@@ -317,9 +317,15 @@ class Selection:
         return plot_selection(self, axes=axes)
 
     def _repr_html_(self) -> str:
-        return "<h4>Model selection</h4>" + self.table.to_html(
-            index=False, float_format=lambda f: f"{f:.4g}"
+        import html
+
+        best = self.table.iloc[0]
+        name = html.escape(str(self.spectrum.name or "spectrum"))
+        heading = (
+            f"<h4>Model selection for {name}: best {html.escape(str(best['model']))}, "
+            f"F = {best['F']:.2f} &plusmn; {best['F_se']:.2f} nat</h4>"
         )
+        return heading + self.table.to_html(index=False, float_format=lambda f: f"{f:.4g}")
 
     def __repr__(self) -> str:
         best = self.table.iloc[0]
