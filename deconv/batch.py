@@ -460,6 +460,7 @@ class _Outcome:
     idata: Any = None
     internal: dict[str, np.ndarray] | None = None
     arrays: _MapArrays | None = None
+    fit: Fit | None = None  # the full Fit where the loop built one (NUTS, free energies)
 
     def inference_data(self) -> az.InferenceData:
         """The posterior as arviz InferenceData (assembled on first use)."""
@@ -711,7 +712,7 @@ def _loop_one(settings: _Settings, spectrum: Spectrum, seed: int) -> _Outcome:
     internal = None
     if settings.method == "map":
         internal = {k: np.asarray(a)[0, 0] for k, a in result.samples_internal.items()}
-    return _Outcome(spectrum.name, row, _reproducible(result.idata), internal)
+    return _Outcome(spectrum.name, row, _reproducible(result.idata), internal, fit=result)
 
 
 def _evidence_one(
@@ -753,7 +754,8 @@ def _evidence_one(
     }
     objective = float(result.optima["neg_log_posterior"].iloc[0])
     row = _row(settings, spectrum.name, "done", objective=objective, user=posterior, extra=extra)
-    return _Outcome(spectrum.name, row, _reproducible(fit_result.idata)), result
+    outcome = _Outcome(spectrum.name, row, _reproducible(fit_result.idata), fit=fit_result)
+    return outcome, result
 
 
 def _evidence_chunk(task: _Task) -> list[_Outcome]:
@@ -910,14 +912,18 @@ class BatchResult:
         return self[sample_id].idata
 
     def fit(self, sample_id: str) -> Fit:
-        """A :class:`deconv.Fit` (report, plot, predictions) of one MAP result of this run."""
+        """A :class:`deconv.Fit` (report, plot, predictions) of one finished spectrum.
+
+        Results kept in memory are returned as they are; results already written to a result
+        store (and skipped ones) are rebuilt from it (:meth:`deconv.store.ResultStore.load_fit`).
+        """
         result = self[sample_id]
+        if result.outcome is not None and result.outcome.fit is not None:
+            return result.outcome.fit
         if result.internal is None or result.spectrum is None:
-            v.fail(
-                "sample_id",
-                "name a MAP result computed in this run (not failed, skipped or NUTS)",
-                sample_id,
-            )
+            if result.status != "failed" and result.store is not None:
+                return result.store.load_fit(sample_id)
+            v.fail("sample_id", "name a finished result of this batch", sample_id)
         settings = self._settings
         problem = make_problem(result.spectrum, settings.n_peaks, **settings.fit_options())
         samples = {k: np.asarray(a)[None, None] for k, a in result.internal.items()}
@@ -1088,7 +1094,8 @@ def _run_batch(
         for outcome in outcomes:
             if store is not None and outcome.row["status"] == "done":
                 store.save(outcome.sample_id, outcome.inference_data(), outcome.row)
-                outcome.idata = outcome.arrays = None  # the store has it: memory stays flat
+                # the store has it: memory stays flat
+                outcome.idata = outcome.arrays = outcome.fit = None
             results[outcome.sample_id] = _result(outcome, spectra[outcome.sample_id], store)
         if store is not None:
             _write_tables(store, items, results)

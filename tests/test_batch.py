@@ -308,8 +308,13 @@ def test_evidence_batch_compiles_once_and_warm_starts_save_gradients():
     }
     name = "log_likelihood[K=2 lorentzian + constant]"
     before = compile_count().get(name, 0)
-    warm = batch.fit_series(scenario.series, 2, **options).summary
+    warm_result = batch.fit_series(scenario.series, 2, **options)
+    warm = warm_result.summary
     cold = batch.fit_series(scenario.series, 2, warm_start=False, **options).summary
+    last = warm_result.fit(warm["sample_id"].iloc[-1])  # the replica-exchange posterior
+    assert last.idata.posterior.sizes["chain"] == 2 and last.idata.posterior.sizes["draw"] == 800
+    stored = warm.iloc[-1][["centre[1]", "centre[2]"]].to_numpy(dtype=float)
+    np.testing.assert_allclose(last.peak_table["centre"], stored)
     assert compile_count()[name] - before == 1
     assert list(warm["status"]) == ["done"] * 4
     assert list(warm["warm_started"]) == [False, True, True, True]
