@@ -76,55 +76,133 @@ def _property(areas: np.ndarray, rng: np.random.Generator, noise: float) -> np.n
     return 0.2 + 0.8 * scaled + 0.15 * scaled**2 + rng.normal(0.0, noise, areas.size)
 
 
+WEAK_BAND = {"centre": (45.0, 58.0), "fwhm": (14.0, 8.0)}
+
+
 def weak_band(
-    seed: int = 0, *, n_samples: int = 12, noise: float = 0.08, n_points: int = 200
+    seed: int = 0,
+    *,
+    n_samples: int = 10,
+    noise: float = 0.15,
+    n_points: int = 200,
+    weak_heights: tuple[float, float] = (0.05, 0.20),
+    strong_heights: tuple[float, float] = (0.7, 1.3),
+    property_noise: float = 0.01,
 ) -> Scenario:
     """Scenario (a): a strong band and a weak overlapping band whose area drives the property.
 
-    Two Gaussian bands on x = 0..100: a strong one at 45 (FWHM 14, height 1) and a weak one at
-    58 (FWHM 8) whose height varies from 0.08 to 0.30 across samples. The property is a smooth
-    monotone function of the weak band's area with 2 % noise. ``noise`` is the spectral noise
-    standard deviation (as a fraction of the strong band's height); at the default 0.08 the
-    weak band is hard to see in a single spectrum.
+    Two Gaussian bands on x = 0..100 (``n_points`` points, no baseline): a strong one at 45
+    (FWHM 14, height drawn from U(``strong_heights``) independently of the property) and a weak
+    one at 58 (FWHM 8) whose heights are evenly spaced over ``weak_heights`` and shuffled across
+    samples. The property is a smooth monotone function of the weak band's area plus Gaussian
+    noise of sd ``property_noise`` (on a property spanning about 0.2-1.15). ``noise`` is the
+    spectral noise sd (the strong band's height is about 1).
+
+    The strong band's height varies independently of the property so that the single-peak area
+    of a K = 1 fit (strong + weak) does not itself predict the property. At the default noise
+    the weak band's signal-to-noise ratio (its Euclidean norm over the noise sd) runs from 1.2
+    to 4.6 across samples: a single spectrum barely decides between K = 1 and K = 2 (measured
+    on seed 0, 6 samples: F(2) - F(1) per sample between -1.9 and +1.8, mean -0.1 nat; at
+    noise 0.12 and 10 samples, mean -0.7, sd 2.3). See the section "Property-informed
+    selection: scenarios (a) and (b)" of ``docs/benchmarks.md`` for why the property term
+    cannot then outweigh the spectra.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the heights, the spectral noise and the property noise.
+    n_samples, noise, n_points, weak_heights, strong_heights, property_noise
+        Documented settings (defaults: 10, 0.15, 200, (0.05, 0.20), (0.7, 1.3), 0.01).
+
+    Returns
+    -------
+    Scenario
+        True structure: K = 2 Gaussian bands, no baseline.
     """
     v.check_positive_int("n_samples", n_samples, minimum=3)
     rng = np.random.default_rng(seed)
     x = np.linspace(0.0, 100.0, n_points)
-    weak = np.linspace(0.08, 0.30, n_samples)[rng.permutation(n_samples)]
+    weak = np.linspace(*weak_heights, n_samples)[rng.permutation(n_samples)]
+    strong = rng.uniform(*strong_heights, n_samples)
     rows, truths = [], []
-    for i, height in enumerate(weak):
-        peaks = {"centre": [45.0, 58.0], "fwhm": [14.0, 8.0], "height": [1.0, height]}
+    for i in range(n_samples):
+        peaks = {**WEAK_BAND, "height": (strong[i], weak[i])}
         data = synthetic_spectrum(x, peaks, shape="gaussian", noise_sd=noise, seed=seed * 1000 + i)
         rows.append(data.spectrum.y)
         truths.append(data.truth)
     areas = np.array([t.peaks["area"].iloc[1] for t in truths])
-    series, table = _series(x, rows, truths, _property(areas, rng, 0.02), name="weak")
-    settings = {"seed": seed, "n_samples": n_samples, "noise": noise, "n_points": n_points}
+    series, table = _series(x, rows, truths, _property(areas, rng, property_noise), name="weak")
+    settings = {
+        "seed": seed,
+        "n_samples": n_samples,
+        "noise": noise,
+        "n_points": n_points,
+        "weak_heights": tuple(weak_heights),
+        "strong_heights": tuple(strong_heights),
+        "property_noise": property_noise,
+    }
     return Scenario(series, "property", 2, "gaussian", table, settings)
 
 
+TWO_BANDS = {"centre": (40.0, 55.0), "fwhm": (10.0, 8.0)}
+
+
 def unknown_background(
-    seed: int = 0, *, n_samples: int = 12, noise: float = 0.02, n_points: int = 250
+    seed: int = 0,
+    *,
+    n_samples: int = 10,
+    noise: float = 0.01,
+    n_points: int = 250,
+    background_height: float = 0.012,
+    background_fwhm: float = 20.0,
+    background_centres: tuple[float, float] = (10.0, 90.0),
+    property_noise: float = 0.01,
 ) -> Scenario:
     """Scenario (b): two bands on a broad background component that no candidate models.
 
-    Gaussian bands at 40 (FWHM 10, height 1) and 55 (FWHM 8, height 0.15-0.45 across
-    samples, driving the property) on x = 0..100, plus a broad Gaussian background (centre 70,
-    FWHM 60, height 0.3-0.6, varying independently of the property) and a slope. A
-    linear-baseline fit can absorb the broad component with an extra, spurious peak.
+    Gaussian bands at 40 (FWHM 10, height U(0.8, 1.2)) and 55 (FWHM 8, heights evenly spaced
+    over 0.15-0.45 and shuffled; its area drives the property) on x = 0..100 with a linear
+    baseline (0.05 + 0.001 x), plus a broad Gaussian component of FWHM ``background_fwhm`` and
+    height ``background_height`` whose centre is drawn per sample from
+    U(``background_centres``): an impurity or matrix band that sits anywhere, independently of
+    the property. A linear-baseline fit can absorb it with an extra, spurious peak, whose centre
+    and therefore whose place in the centre-ordered peak list change from sample to sample.
+    At the defaults the broad component's signal-to-noise ratio is 7.3 (6.1 after removing its
+    best straight line): F(3) - F(2) per sample is mostly within +-5 nat of zero (measured on
+    seeds 0 and 1), while in K = 3 fits the index of the property-driving band changes across
+    samples and the area feature scrambles (property term 12-15 nat in favour of K = 2 over 10
+    samples). Not yet calibrated to the issue-4 acceptance: see the section "Property-informed
+    selection: scenarios (a) and (b)" of ``docs/benchmarks.md``.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the heights, background centres, spectral noise and property noise.
+    n_samples, noise, n_points, background_height, background_fwhm, background_centres,
+    property_noise
+        Documented settings (defaults: 10, 0.01, 250, 0.012, 20, (10, 90), 0.01).
+
+    Returns
+    -------
+    Scenario
+        True structure: K = 2 Gaussian bands on a linear baseline, plus the unmodelled
+        component (its centres in ``series.properties["background_centre"]``).
     """
     v.check_positive_int("n_samples", n_samples, minimum=3)
     rng = np.random.default_rng(seed)
     x = np.linspace(0.0, 100.0, n_points)
     second = np.linspace(0.15, 0.45, n_samples)[rng.permutation(n_samples)]
-    broad = rng.uniform(0.3, 0.6, n_samples)
+    first = rng.uniform(0.8, 1.2, n_samples)
+    centres = rng.uniform(*background_centres, n_samples)
     rows, truths = [], []
     for i in range(n_samples):
-        peaks = {"centre": [40.0, 55.0], "fwhm": [10.0, 8.0], "height": [1.0, second[i]]}
+        peaks = {**TWO_BANDS, "height": (first[i], second[i])}
         data = synthetic_spectrum(
             x, peaks, shape="gaussian", baseline=(0.05, 0.001), noise_sd=noise, seed=seed * 1000 + i
         )
-        background = broad[i] * np.exp(-4 * np.log(2) * (x - 70.0) ** 2 / 60.0**2)
+        background = background_height * np.exp(
+            -4 * np.log(2) * (x - centres[i]) ** 2 / background_fwhm**2
+        )
         rows.append(data.spectrum.y + background)
         truths.append(data.truth)
     areas = np.array([t.peaks["area"].iloc[1] for t in truths])
@@ -132,16 +210,19 @@ def unknown_background(
         x,
         rows,
         truths,
-        _property(areas, rng, 0.02),
+        _property(areas, rng, property_noise),
         name="background",
-        extra={"background_height": broad},
+        extra={"background_centre": centres},
     )
     settings = {
         "seed": seed,
         "n_samples": n_samples,
         "noise": noise,
         "n_points": n_points,
-        "background": "Gaussian centre 70, FWHM 60, height U(0.3, 0.6)",
+        "background_height": background_height,
+        "background_fwhm": background_fwhm,
+        "background_centres": tuple(background_centres),
+        "property_noise": property_noise,
     }
     return Scenario(series, "property", 2, "gaussian", table, settings)
 

@@ -8,6 +8,9 @@ from scipy import integrate
 
 import datasets
 
+RATE_A0 = 0.5797425953566121  # weak_band(seed=0): property of sample 0
+BACKGROUND_CENTRES_B0 = [79.054314, 53.316898, 33.976951]  # unknown_background(seed=0)
+
 
 def test_nagata2012_seed0_is_the_reference_data_set():
     data = datasets.nagata2012(seed=0)
@@ -105,6 +108,50 @@ def test_pla_scenario_is_a_descending_ir_series():
     spectrum = series[0]
     peak_index = np.argmax(spectrum.y)
     assert abs(spectrum.x[peak_index] - 1757.0) < 3.0
+
+
+def test_weak_band_documented_settings():
+    scenario = datasets.weak_band(seed=0)
+    assert scenario.settings == {
+        "seed": 0,
+        "n_samples": 10,
+        "noise": 0.15,
+        "n_points": 200,
+        "weak_heights": (0.05, 0.20),
+        "strong_heights": (0.7, 1.3),
+        "property_noise": 0.01,
+    }
+    peaks = scenario.peaks
+    weak = np.sort(peaks.loc[peaks["peak"] == 2, "height"].to_numpy())
+    np.testing.assert_allclose(weak, np.linspace(0.05, 0.20, 10))
+    strong = peaks.loc[peaks["peak"] == 1, "height"].to_numpy()
+    assert strong.min() >= 0.7 and strong.max() <= 1.3
+    # the strong band does not track the property: a K = 1 area would not predict it
+    rate = scenario.series.property("property")
+    assert abs(np.corrcoef(strong, rate)[0, 1]) < 0.7
+    residual = scenario.series.y - np.array(
+        [
+            datasets.synthetic_spectrum(
+                scenario.series.x,
+                peaks[peaks["sample_id"] == sid][["centre", "fwhm", "height"]],
+                shape="gaussian",
+            ).truth.clean
+            for sid in scenario.series.sample_ids
+        ]
+    )
+    assert residual.std() == pytest.approx(0.15, rel=0.05)
+    assert rate[0] == pytest.approx(RATE_A0, abs=1e-6)
+
+
+def test_unknown_background_documented_settings():
+    scenario = datasets.unknown_background(seed=0)
+    settings = scenario.settings
+    assert settings["background_height"] == 0.012 and settings["background_fwhm"] == 20.0
+    assert settings["noise"] == 0.01 and settings["n_samples"] == 10
+    centres = scenario.series.properties["background_centre"].to_numpy()
+    assert centres.min() >= 10.0 and centres.max() <= 90.0
+    np.testing.assert_allclose(centres[:3], BACKGROUND_CENTRES_B0, atol=1e-6)
+    assert scenario.true_n_peaks == 2
 
 
 def test_scenarios_repeat_for_a_seed_and_differ_across_seeds():

@@ -33,3 +33,18 @@ def test_compare_models_example_prefers_three_peaks(tmp_path):
     assert int(selection.table["n_peaks"].iloc[0]) == 3
     assert selection.table["delta_F"].iloc[1] > 10
     assert (tmp_path / "c.png").stat().st_size > 10_000
+
+
+def test_co_adsorption_example_on_the_real_series(shared_data, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPECBAYES_SHARED_DATA", str(shared_data))
+    example = _load("co_adsorption")
+    series, log_pressure = example.load_series(step=4, samples=[4, 5, 6], source_pressures=False)
+    np.testing.assert_allclose(10**log_pressure, [0.021, 0.026, 0.036])  # the typo corrected
+    assert series.x.min() >= 2040 and series.x.max() <= 2240 and series.descending
+    selection = example.main(["--quick", "--out", str(tmp_path)])
+    table = selection.table.set_index("n_peaks")
+    # the three CO bands: K = 3 explains the spectra far better than K = 2 (hundreds of nats)
+    assert table.loc[2, "sum_F"] - table.loc[3, "sum_F"] > 50
+    assert np.isfinite(table["F_total"]).all() and selection.chosen.startswith("K=3")
+    assert (tmp_path / "co_selection.csv").is_file()
+    assert (tmp_path / "co_selection.png").stat().st_size > 10_000

@@ -1,0 +1,31 @@
+"""The property-informed scenario example runs with --quick and reports its choices."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "property_scenario.py"
+
+
+def test_property_scenario_example_quick(tmp_path, capsys, monkeypatch):
+    figure = tmp_path / "scenario.png"
+    monkeypatch.setattr(sys, "argv", [str(EXAMPLE), "--quick", "--out", str(figure)])
+    module = runpy.run_path(str(EXAMPLE), run_name="example")
+    selection = module["main"]()
+    printed = capsys.readouterr().out
+    assert figure.stat().st_size > 10_000
+    assert "truth: K=2" in printed
+    assert f"combined choice: {selection.chosen}" in printed
+    assert f"spectrum-only choice: {selection.spectrum_only_choice}" in printed
+    table = selection.table
+    assert sorted(table["n_peaks"]) == [1, 2]
+    assert table["F_total"].to_numpy() == pytest.approx(
+        (table["sum_F"] + table["neg_log_L_prop"]).to_numpy()
+    )
+    # the chosen model is the one with the lowest F_total, the spectrum-only one the lowest sum_F
+    assert selection.chosen == table.loc[table["F_total"].idxmin(), "model"]
+    assert selection.spectrum_only_choice == table.loc[table["sum_F"].idxmin(), "model"]
