@@ -148,3 +148,37 @@ def plot_selection(selection: Any, axes: Any = None) -> np.ndarray:
     axes[0].set_title("free energy per candidate", fontsize=10)
     plot_fit(selection.best_fit, axes=axes[1:])
     return axes
+
+
+def plot_probabilities(table: Any, ax: Any = None, *, column: str = "probability") -> Any:
+    """Posterior model probabilities as horizontal bars, most probable at the top.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A ranked table with a ``model`` column and ``column`` (e.g. :attr:`Selection.table`
+        or :attr:`gp_property.SeriesSelection.table`).
+    ax : matplotlib Axes, optional
+        Where to draw; created when omitted.
+    column : str
+        The probability column (``"probability"``; ``"spectrum_only_probability"`` for a
+        series selection's spectrum-only column).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    import matplotlib.pyplot as plt
+
+    if column not in table:
+        raise ValueError(f"column must name a column of the table; got {column!r}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 0.45 * len(table) + 1.2), layout="constrained")
+    ordered = table.sort_values(column, ascending=True, kind="stable")
+    probabilities = ordered[column].to_numpy(dtype=float)
+    ax.barh(ordered["model"].astype(str), probabilities, color="C0")
+    for y, p in enumerate(probabilities):
+        ax.text(min(p, 1.0) + 0.01, y, f"{p:.3g}", va="center", fontsize=8)
+    ax.set_xlim(0.0, 1.15)
+    ax.set_xlabel("posterior model probability")
+    return ax

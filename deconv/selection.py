@@ -316,6 +316,12 @@ class Selection:
 
         return plot_selection(self, axes=axes)
 
+    def plot_probabilities(self, ax: Any = None) -> Any:
+        """Posterior model probabilities of the candidates as bars."""
+        from deconv.plotting import plot_probabilities
+
+        return plot_probabilities(self.table, ax=ax)
+
     def _repr_html_(self) -> str:
         import html
 

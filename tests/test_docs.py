@@ -323,3 +323,25 @@ def test_batch_series_example_fits_every_spectrum_and_resumes(tmp_path, capsys):
     again, _ = example.main(["--quick", "--out", str(out)])
     assert again.counts == {"done": 0, "failed": 0, "skipped": n}
     np.testing.assert_allclose(again.summary["objective"], result.summary["objective"])
+
+
+def test_model_probability_figure_draws_one_bar_per_candidate():
+    table = pd.DataFrame(
+        {"model": ["K=3 gaussian + none", "K=4 gaussian + none", "K=2 gaussian + none"]}
+    )
+    table["probability"] = [0.7, 0.3, 0.0]
+    selection = Selection(
+        table=table, results={}, spectrum=deconv.Spectrum(np.arange(5.0), np.ones(5))
+    )
+    ax = selection.plot_probabilities()
+    widths = {
+        t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches, strict=True)
+    }
+    assert widths == {
+        "K=2 gaussian + none": 0.0,
+        "K=4 gaussian + none": 0.3,
+        "K=3 gaussian + none": 0.7,
+    }
+    assert ax.get_yticklabels()[-1].get_text() == "K=3 gaussian + none"  # most probable on top
+    with pytest.raises(ValueError, match="column must name a column of the table; got 'p'"):
+        deconv.plotting.plot_probabilities(table, column="p")
