@@ -23,7 +23,7 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 
 test: install-dev lint
-	$(BIN)/python -m pytest -m "not slow" --durations=15
+	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile --durations=15
 
 # API reference (pdoc, offline): the three packages and their public modules, numpydoc style.
 # pdoc cannot evaluate postponed annotations in the __init__ that Python generates for a

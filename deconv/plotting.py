@@ -156,8 +156,8 @@ def plot_probabilities(table: Any, ax: Any = None, *, column: str = "probability
     Parameters
     ----------
     table : pandas.DataFrame
-        A ranked table with a ``model`` column and ``column`` (e.g. :attr:`Selection.table`
-        or :attr:`gp_property.SeriesSelection.table`).
+        A ranked table with a ``model`` column and ``column``: the ``table`` of a
+        :class:`deconv.selection.Selection` or of a :class:`gp_property.SeriesSelection`.
     ax : matplotlib Axes, optional
         Where to draw; created when omitted.
     column : str
