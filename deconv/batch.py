@@ -574,7 +574,7 @@ def _prepare(settings: _Settings, spectrum: Spectrum, seed: int) -> _Lane:
     """Problem, starts and internal-unit priors (as arrays) of one spectrum."""
     problem = make_problem(spectrum, settings.n_peaks, **settings.fit_options())
     model, scaling = problem.model, problem.scaling
-    split, data = _structured.split(problem)
+    split, data = problem.structured
     u, v_obs = np.asarray(problem.u), np.asarray(problem.v)
     starts = initial_guesses(u, v_obs, model, scaling, n_starts=settings.n_starts, seed=seed)
     if split.point_sigma:
@@ -764,11 +764,13 @@ def _evidence_chunk(task: _Task) -> list[_Outcome]:
     Without warm starts, every spectrum after the first uses the first one's number of
     temperatures, so that one compiled sampler serves the chunk.
     """
+    from deconv.selection import warm_sampler
+
     options = dict(task.settings.evidence)
     sampler = dict(options["sampler"])
     state, outcomes = None, []
     for spectrum, seed in zip(task.spectra, task.seeds, strict=True):
-        settings = sampler if state is None else {**sampler, "n_warmup": options["warm_warmup"]}
+        settings = sampler if state is None else warm_sampler(sampler, options["warm_warmup"])
         outcome, result = _evidence_one(task.settings, spectrum, seed, settings, state)
         outcomes.append(outcome)
         task.advance()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from functools import partial
+from functools import cached_property, partial
 from typing import Any
 
 import jax
@@ -48,6 +48,11 @@ class Problem:
             sigma_points = jnp.asarray(spectrum.sigma / ys)
         self.sigma_points = sigma_points
         self.kwargs = {"model": model, "scaling": self.scaling, "sigma_points": sigma_points}
+
+    @cached_property
+    def structured(self) -> tuple[Any, dict]:
+        """:func:`deconv._structured.split` of this problem (structure, arrays), computed once."""
+        return _structured.split(self)
 
     def log_joint(self, params: dict) -> jnp.ndarray:
         """log p(v, theta) for constrained internal parameters (no Jacobian)."""
@@ -163,7 +168,7 @@ def _optimisers(problem: Problem, z_template: dict, *, max_iter: int):
     """
     _, unravel = ravel_pytree(z_template)
     if _structured.supports(problem.model):
-        structure, data = _structured.split(problem)
+        structure, data = problem.structured
         return (
             lambda flat: _structured_bfgs(structure, max_iter, flat, z_template, data),
             lambda flat: _structured_newton(structure, flat, z_template, data),

@@ -100,7 +100,7 @@ def _pointwise(problem: Problem, samples: dict) -> np.ndarray:
     """Pointwise log-likelihood of every draw (user units); compiled once per model structure
     where the model allows, else per call."""
     if _structured.supports(problem.model):
-        structure, data = _structured.split(problem)
+        structure, data = problem.structured
         return np.asarray(_structured_pointwise(structure, _drop_fixed(samples, structure), data))
     u, v_obs, scaling = problem.u, problem.v, problem.scaling
     one = _pointwise_fn(problem.model, scaling, u, v_obs, problem.sigma_points, 0.0)
@@ -112,7 +112,7 @@ def _predictive(problem: Problem, samples: dict, key: jax.Array) -> np.ndarray:
     n_chains, n_draws = np.shape(samples["centre"])[:2]
     keys = jax.random.split(key, n_chains * n_draws).reshape(n_chains, n_draws, -1)
     if _structured.supports(problem.model):
-        structure, data = _structured.split(problem)
+        structure, data = problem.structured
         draws = _structured_predictive(structure, _drop_fixed(samples, structure), keys, data)
         return np.asarray(draws)
     model, scaling = problem.model, problem.scaling

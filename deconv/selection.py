@@ -69,9 +69,15 @@ def _densities(problem: Problem) -> tuple[Any, Any, Any]:
     """Densities with the data as an argument where the model allows (one compilation per
     model structure), else closures over the data (``data`` None)."""
     if _structured.supports(problem.model):
-        structure, data = _structured.split(problem)
+        structure, data = problem.structured
         return (*_structured.evidence_densities(structure), data)
     return (*evidence_densities(problem), None)
+
+
+def warm_sampler(sampler: Mapping[str, Any] | None, n_warmup: int) -> dict[str, Any]:
+    """Replica-exchange settings for a run warm-started from a neighbour's state: the short
+    step-size warm-up, and no ladder settings (the ladder comes from the state)."""
+    return {**dict(sampler or {}), "n_warmup": n_warmup, "n_temperatures": None, "betas": None}
 
 
 def _inits(problem: Problem, optima: list[dict], table: pd.DataFrame) -> dict:

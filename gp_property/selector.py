@@ -183,7 +183,7 @@ def select_series(
     """
     from tqdm.auto import tqdm
 
-    from deconv.selection import free_energy
+    from deconv.selection import free_energy, warm_sampler
     from gp_property.features import feature_draws
     from gp_property.likelihood import POLICY, property_log_likelihood
 
@@ -199,9 +199,7 @@ def select_series(
     for index, candidate in enumerate(chosen_candidates):
         per_sample, state = [], None
         for i, spectrum in enumerate(series):
-            settings = dict(sampler or {})
-            if state is not None:  # the ladder comes from the previous sample's run
-                settings.update(n_warmup=warm_warmup, n_temperatures=None, betas=None)
+            settings = sampler if state is None else warm_sampler(sampler, warm_warmup)
             evidence = free_energy(
                 spectrum,
                 candidate.n_peaks,
