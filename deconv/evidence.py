@@ -825,13 +825,16 @@ class _Problem(NamedTuple):
 def _inspect_points(
     log_prior: LogDensity, log_likelihood: LogDensity, template: PyTree, data: PyTree, points: Array
 ) -> tuple[Array, ...]:
-    """Log target, prior gradient and both negative Hessians at every start."""
+    """Log target, whether a sampler can move from there (log target, position and gradient
+    finite), prior gradient and both negative Hessians at every start."""
     flat = _flatten(log_prior, log_likelihood, template, data)
 
     def one(x: Array) -> tuple[Array, ...]:
         value = flat.log_prior(x) + flat.log_lik(x)
+        grad = jax.grad(lambda z: flat.log_prior(z) + flat.log_lik(z))(x)
+        usable = jnp.isfinite(value) & jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(grad))
         hessians = (-jax.hessian(flat.log_prior)(x), -jax.hessian(flat.log_lik)(x))
-        return value, jax.grad(flat.log_prior)(x), *hessians
+        return value, usable, jax.grad(flat.log_prior)(x), *hessians
 
     return jax.vmap(one)(points)
 
@@ -849,13 +852,16 @@ def _prepare(
     else:
         inspect = functools.partial(_inspect_jit, log_prior, log_likelihood)
     arrays = inspect(template, data, jnp.asarray(points))
-    values, grads, h_prior, h_lik = (np.asarray(a) for a in arrays)
-    finite = np.where(np.isfinite(values), values, -np.inf)
-    if not np.any(np.isfinite(finite)):
-        _v.fail("init", "contain a point of finite log prior and log likelihood", values)
-    best = int(np.argmax(finite))
-    laplace = _laplace(points[best], grads[best], h_prior[best], h_lik[best])
-    return _Problem(points, template, laplace, points.shape[0] * (1 + points.shape[1]))
+    values, usable, grads, h_prior, h_lik = (np.asarray(a) for a in arrays)
+    if not np.any(usable):
+        _v.fail("init", "contain a point of finite log prior, log likelihood and gradient", values)
+    # A replica started where the log target or its gradient is not finite never moves, yet
+    # its finite log likelihood would still be swapped along the ladder and enter log Z.
+    n_setup = points.shape[0] * (1 + points.shape[1])
+    points, values, grads = points[usable], values[usable], grads[usable]
+    best = int(np.argmax(values))
+    laplace = _laplace(points[best], grads[best], h_prior[usable][best], h_lik[usable][best])
+    return _Problem(points, template, laplace, n_setup)
 
 
 def _clip_psd(matrix: np.ndarray, floor: float) -> np.ndarray:

@@ -307,6 +307,32 @@ def test_narrow_posterior_2d_matches_closed_form() -> None:
     assert result.log_z_se < 0.05
 
 
+def test_starts_where_the_target_is_not_finite_are_dropped() -> None:
+    """A start with log prior -inf but a finite likelihood (a log-gap of -inf, as from an
+    optimiser that merged two ordered centres) never moves under HMC; kept, its likelihood
+    travels along the ladder by swaps, collapses the step sizes and biases log Z."""
+    problem = NarrowGaussian2D()
+
+    def log_prior(theta: dict) -> jax.Array:  # plus a coordinate the data do not inform
+        return problem.log_prior(theta) + _normal_logpdf(theta["free"], 1.0)
+
+    def log_likelihood(theta: dict) -> jax.Array:
+        return problem.log_likelihood(theta) + 0.0 * jnp.exp(theta["free"])
+
+    starts = {
+        "theta": np.array([problem.centre, problem.centre + 0.01]),
+        "free": np.array([-np.inf, 0.0]),
+    }
+    result = replica_exchange(
+        log_prior, log_likelihood, starts, key=jax.random.key(1), n_samples=2000
+    )
+    assert abs(result.log_z - problem.exact_log_z()) <= 0.15
+    assert result.accept_rates.min() > 0.5
+    stuck = {"theta": problem.centre[None, :], "free": np.array([-np.inf])}
+    with pytest.raises(ValueError, match=r"init.*finite log prior, log likelihood and gradient"):
+        replica_exchange(log_prior, log_likelihood, stuck, key=jax.random.key(1))
+
+
 def test_bimodal_posterior_reaches_far_mode() -> None:
     problem = Bimodal2D()
     result = replica_exchange(
