@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import jax
 import numpy as np
 import pytest
@@ -108,3 +111,40 @@ def test_unknown_model_prior_label_fails_before_any_computation(nagata):
             progress=False,
             model_prior={"K=9": 1.0},
         )
+
+
+NAGATA_REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks/results/nagata_dynesty.json"
+
+
+@pytest.fixture(scope="module")
+def nagata_ten_seeds(nagata):
+    """select(K=1..5) at default settings for sampler seeds 0..9: F (10, 5) and chosen K."""
+    free_energies, chosen = [], []
+    for seed in range(10):
+        selection = select(
+            nagata, range(1, 6), shapes="gaussian", baselines="none", priors="nagata2012",
+            key=seed, compute_wbic=False, progress=False,
+        )  # fmt: skip
+        by_k = dict(zip(selection.table["n_peaks"], selection.table["F"], strict=True))
+        free_energies.append([by_k[k] for k in range(1, 6)])
+        chosen.append(int(selection.table["n_peaks"].iloc[0]))
+    reference = {r["K"]: r["F_mean"] for r in json.loads(NAGATA_REFERENCE.read_text())["per_K"]}
+    offsets = np.mean(free_energies, axis=0) - np.array([reference[k] for k in range(1, 6)])
+    return np.array(free_energies), chosen, offsets
+
+
+@pytest.mark.slow
+def test_nagata_picks_three_peaks_with_precise_free_energies_up_to_k3(nagata_ten_seeds):
+    """Issue 3's precision test, the part that holds (docs/benchmarks.md, 10 seeds)."""
+    free_energies, chosen, offsets = nagata_ten_seeds
+    assert chosen.count(3) >= 9
+    assert np.all(free_energies[:, :3].std(axis=0, ddof=1) <= 0.1)
+    assert np.all(np.abs(offsets[:3]) <= 0.15)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="K = 4-5: sd 0.17 and 0.28 nat over seeds (docs/benchmarks.md)")
+def test_nagata_free_energies_are_precise_for_k4_and_k5(nagata_ten_seeds):
+    free_energies, _, offsets = nagata_ten_seeds
+    assert np.all(free_energies[:, 3:].std(axis=0, ddof=1) <= 0.1)
+    assert np.all(np.abs(offsets[3:]) <= 0.15)
