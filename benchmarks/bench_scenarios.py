@@ -169,6 +169,15 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _option(text: str) -> tuple[str, int | float]:
+    """``"name=value"`` -> (name, int or float value)."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"--scenario-option must read NAME=VALUE, got {text!r}")
+    number = float(value)
+    return name, int(number) if number.is_integer() and "." not in value else number
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1 (default 10)")
@@ -177,9 +186,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="4 samples, tiny sampler, 1 seed")
     parser.add_argument("--out", type=Path, default=None, help="JSON file (Markdown beside it)")
     parser.add_argument("--fresh", action="store_true", help="ignore results already in --out")
+    parser.add_argument(
+        "--scenario-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a generator setting, e.g. background_height=0.0128 (repeatable)",
+    )
     args = parser.parse_args(argv)
 
     settings = QUICK if args.quick else STUDY
+    if args.scenario_option:
+        options = dict(_option(text) for text in args.scenario_option)
+        settings = {**settings, "scenario_kwargs": {**settings["scenario_kwargs"], **options}}
     seeds = [args.first_seed] if args.quick else range(args.first_seed, args.seeds)
     out = args.out or RESULTS / ("scenarios_quick.json" if args.quick else "scenarios.json")
     results: dict[str, Any] = {"scenarios": {}}
