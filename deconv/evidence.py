@@ -26,7 +26,12 @@ Tuning, all inside one jitted function (warm-up of ``n_warmup`` sweeps, shared b
 * During the first ``_LADDER_END`` of the warm-up the ladder is adapted by stochastic
   approximation on the log-gaps log(β_{l+1} - β_l) (endpoints fixed at 0 and 1 exactly):
   every gap grows or shrinks with the difference between its Rao-Blackwellised swap acceptance
-  and the mean acceptance, so the swap rates even out.
+  and the mean acceptance, so the swap rates even out. At the end of 5, 10, 20 and 35 % of the
+  warm-up (``_RESPACE``) the ladder is also re-spaced at equal steps of the cumulative swap
+  rejection since the previous re-spacing (the communication barrier of non-reversible parallel
+  tempering, Syed et al. 2021): the log-gap updates move a gap by a bounded amount per sweep and
+  needed ~1000 sweeps to recover from a Laplace ladder crowded near β = 0; a re-spacing does it
+  at once.
 * HMC uses a dense preconditioner per temperature, re-estimated at the end of three warm-up
   windows (``_WINDOWS``: 5-15 %, 15-40 % and 40-70 % of the warm-up; before the first, the
   Laplace square root of (P + β H)^-1, which follows the ladder). The default
@@ -129,6 +134,7 @@ PRECONDITIONERS = ("gradient", "geometric", "draws")
 
 _LADDER_END = 0.6  # fraction of the warm-up during which the ladder adapts
 _WINDOWS = ((0.05, 0.15), (0.15, 0.4), (0.4, 0.7))  # preconditioner windows (warm-up fractions)
+_RESPACE = (0.05, 0.1, 0.2, 0.35)  # re-spacings of the ladder (warm-up fractions, at their end)
 _LADDER_GAIN = 0.3  # initial gain of the log-gap updates
 _LADDER_DECAY = 30.0  # sweeps over which that gain halves
 _STEP_GAIN = 0.5  # initial gain of the log step-size updates
@@ -308,6 +314,7 @@ class _Schedule(NamedTuple):
     n_warmup: Array  # () sweeps of warm-up
     ladder_end: Array  # () the ladder adapts while t < ladder_end
     windows: Array  # (W, 2) preconditioner windows [start, end); (-1, -1) when unused
+    respace: Array  # (C,) sweeps after which the ladder is re-spaced; -1 when unused
 
 
 class _Replicas(NamedTuple):
@@ -596,6 +603,26 @@ def _adapt_ladder(tuning: _Tuning, swap: Array, t: Array, laplace: _Laplace) -> 
     return tuning._replace(log_gaps=log_gaps, betas=betas, sqrt_cov=root)
 
 
+def _respace_ladder(
+    tuning: _Tuning, swap_sum: Array, n_sweeps: Array, laplace: _Laplace
+) -> _Tuning:
+    """Temperatures at equal steps of the cumulative swap rejection (communication barrier).
+
+    The rejection rate of each pair since the last re-spacing estimates the barrier between
+    its temperatures; interpolating β linearly in the cumulative barrier gives every pair the
+    same share. Unlike the log-gap updates, one re-spacing recovers from an initial ladder that
+    is far off (e.g. a Laplace ladder with nearly all temperatures crowded near β = 0).
+    """
+    rate = jnp.clip(swap_sum / jnp.maximum(n_sweeps, 1.0), 0.0, 1.0)
+    rejection = jnp.clip(1.0 - rate, 1e-3, 1.0)
+    barrier = jnp.concatenate([jnp.zeros(1), jnp.cumsum(rejection)])
+    targets = jnp.linspace(0.0, barrier[-1], tuning.betas.shape[0])
+    betas = jnp.interp(targets, barrier, tuning.betas).at[0].set(0.0).at[-1].set(1.0)
+    gaps = jnp.maximum(jnp.diff(betas), 1e-300)
+    root = jnp.where(tuning.from_draws, tuning.sqrt_cov, _laplace_root(laplace, betas))
+    return tuning._replace(log_gaps=jnp.log(gaps), betas=betas, sqrt_cov=root)
+
+
 def _adapt_step(cfg: _Config, tuning: _Tuning, accept: Array) -> _Tuning:
     """Robbins-Monro on log step size, per temperature, pooled over runs.
 
@@ -677,6 +704,8 @@ class _Carry(NamedTuple):
     tuning: _Tuning
     moments: _Moments
     n_grad: Array  # () gradient evaluations so far
+    swap_sum: Array  # (L-1,) swap acceptance summed since the last re-spacing (runs pooled)
+    swap_sweeps: Array  # () sweeps in that sum
 
 
 def _sweep(flat: _Flat, cfg: _Config, carry: _Carry, t: Array) -> tuple[_Carry, Array, Array]:
@@ -714,9 +743,16 @@ def _adapt(
 ) -> _Carry:
     """All warm-up adaptation after sweep ``t`` (called only during the warm-up)."""
     tuning = _adapt_step(cfg, carry.tuning, accept)
+    swap_sum, swap_sweeps = carry.swap_sum, carry.swap_sweeps
     if cfg.n_temperatures > 2:
         adapted = _adapt_ladder(tuning, swap, t, laplace)
         tuning = _select(t < schedule.ladder_end, adapted, tuning)
+        swap_sum, swap_sweeps = swap_sum + swap.mean(axis=0), swap_sweeps + 1.0
+        due = jnp.any(t == schedule.respace)
+        respaced = _respace_ladder(tuning, swap_sum, swap_sweeps, laplace)
+        tuning = _select(due, respaced, tuning)
+        swap_sum = jnp.where(due, 0.0, swap_sum)
+        swap_sweeps = jnp.where(due, 0.0, swap_sweeps)
     grads = jax.vmap(jax.vmap(_grad_target), (0, None))(carry.reps, tuning.betas)
     moments = _accumulate(carry.moments, carry.reps.x, grads)
     lo, hi = schedule.windows[:, 0], schedule.windows[:, 1]
@@ -735,7 +771,9 @@ def _adapt(
         return switched, _empty_moments(*moments.sum_x.shape)
 
     tuning, moments = jax.lax.cond(at_end, switch, lambda args: args, (tuning, moments))
-    return carry._replace(tuning=tuning, moments=moments)
+    return carry._replace(
+        tuning=tuning, moments=moments, swap_sum=swap_sum, swap_sweeps=swap_sweeps
+    )
 
 
 def _schedule(n_warmup: int, *, adapt_ladder: bool, adapt_metric: bool) -> _Schedule:
@@ -744,10 +782,13 @@ def _schedule(n_warmup: int, *, adapt_ladder: bool, adapt_metric: bool) -> _Sche
     bounds = [(int(lo * n_warmup), int(hi * n_warmup)) for lo, hi in _WINDOWS]
     windows = [(lo, hi) if hi - lo >= 3 and adapt_metric else (-1, -1) for lo, hi in bounds]
     ladder_end = int(_LADDER_END * n_warmup) if adapt_ladder else 0
+    respace = [int(f * n_warmup) - 1 for f in _RESPACE]
+    respace = [t if adapt_ladder and t >= 5 else -1 for t in respace]
     return _Schedule(
         jnp.asarray(n_warmup, jnp.int32),
         jnp.asarray(ladder_end, jnp.int32),
         jnp.asarray(windows, jnp.int32),
+        jnp.asarray(respace, jnp.int32),
     )
 
 
@@ -792,7 +833,9 @@ def _initial_carry(flat: _Flat, key: Array, x0: Array, tuning: _Tuning) -> _Carr
     zeros = jnp.zeros((n_runs, n_temps), jnp.int32)
     walkers = _Walkers(labels, zeros, jnp.zeros(n_runs, jnp.int32))
     moments = _empty_moments(n_temps, dim)
-    return _Carry(key, reps, walkers, tuning, moments, jnp.array(n_runs * n_temps))
+    swap_sum = jnp.zeros(max(n_temps - 1, 0))
+    evals = jnp.array(n_runs * n_temps)
+    return _Carry(key, reps, walkers, tuning, moments, evals, swap_sum, jnp.zeros(()))
 
 
 def _cold_tuning(betas: np.ndarray, log_step: Array, laplace: _Laplace) -> _Tuning:

@@ -90,6 +90,9 @@ from deconv.evidence import (
     SWAP_RATE_MIN,
     EvidenceResult,
     _bar_pair,
+    _Laplace,
+    _respace_ladder,
+    _Tuning,
     replica_exchange,
     wbic,
 )
@@ -331,6 +334,36 @@ def test_starts_where_the_target_is_not_finite_are_dropped() -> None:
     stuck = {"theta": problem.centre[None, :], "free": np.array([-np.inf])}
     with pytest.raises(ValueError, match=r"init.*finite log prior, log likelihood and gradient"):
         replica_exchange(log_prior, log_likelihood, stuck, key=jax.random.key(1))
+
+
+def test_respacing_gives_every_pair_the_same_share_of_the_swap_barrier() -> None:
+    """Rates 1, 1, 0 on beta = 0, 1e-8, 2e-8, 1: barrier 0, 0.001, 0.002, 1.002 (rejections
+    floored at 1e-3), so the interior temperatures move to 2e-8 + (1.002 k / 3 - 0.002)."""
+    betas = jnp.array([0.0, 1e-8, 2e-8, 1.0])
+    tuning = _Tuning(
+        jnp.log(jnp.diff(betas)), betas, jnp.zeros(4), jnp.ones((4, 1, 1)), jnp.zeros(()),
+        jnp.ones((), bool),
+    )  # fmt: skip
+    swap_sum = 20.0 * jnp.array([1.0, 1.0, 0.0])
+    laplace = _Laplace(jnp.zeros(1), jnp.eye(1), jnp.zeros(1), jnp.zeros(1))
+    respaced = _respace_ladder(tuning, swap_sum, jnp.array(20.0), laplace)
+    expected = [2e-8 + (1.002 * k / 3 - 0.002) * (1 - 2e-8) for k in (1, 2)]
+    np.testing.assert_allclose(respaced.betas, [0.0, *expected, 1.0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(np.exp(respaced.log_gaps), np.diff(respaced.betas), rtol=1e-12)
+
+
+def test_recovers_from_an_initial_ladder_crowded_at_zero(linear: LinearGaussian) -> None:
+    """A ladder with all but the top temperature below 1e-7 (as a Laplace ladder built far
+    from the bulk can be) has swap rate ~0 into beta = 1; re-spacing fixes it in a short
+    warm-up, where the log-gap updates alone needed ~1000 sweeps."""
+    crowded = np.concatenate([np.geomspace(1e-12, 1e-7, 11), [1.0]])
+    result = replica_exchange(
+        linear.log_prior, linear.log_likelihood, linear.init(), key=jax.random.key(4),
+        betas=np.concatenate([[0.0], crowded]), n_warmup=200, n_samples=2000,
+    )  # fmt: skip
+    assert result.betas[-2] > 0.3
+    assert result.swap_rates.min() > SWAP_RATE_MIN
+    assert abs(result.log_z - linear.exact_log_z()) <= 0.2
 
 
 def test_bimodal_posterior_reaches_far_mode() -> None:
