@@ -749,8 +749,10 @@ def _adapt(
         tuning = _select(t < schedule.ladder_end, adapted, tuning)
         swap_sum, swap_sweeps = swap_sum + swap.mean(axis=0), swap_sweeps + 1.0
         due = jnp.any(t == schedule.respace)
-        respaced = _respace_ladder(tuning, swap_sum, swap_sweeps, laplace)
-        tuning = _select(due, respaced, tuning)
+        tuning = jax.lax.cond(
+            due, lambda tn: _respace_ladder(tn, swap_sum, swap_sweeps, laplace), lambda tn: tn,
+            tuning,
+        )  # fmt: skip
         swap_sum = jnp.where(due, 0.0, swap_sum)
         swap_sweeps = jnp.where(due, 0.0, swap_sweeps)
     grads = jax.vmap(jax.vmap(_grad_target), (0, None))(carry.reps, tuning.betas)
@@ -874,10 +876,11 @@ def _inspect_points(
 
     def one(x: Array) -> tuple[Array, ...]:
         value = flat.log_prior(x) + flat.log_lik(x)
-        grad = jax.grad(lambda z: flat.log_prior(z) + flat.log_lik(z))(x)
+        grad_prior = jax.grad(flat.log_prior)(x)
+        grad = grad_prior + jax.grad(flat.log_lik)(x)
         usable = jnp.isfinite(value) & jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(grad))
         hessians = (-jax.hessian(flat.log_prior)(x), -jax.hessian(flat.log_lik)(x))
-        return value, usable, jax.grad(flat.log_prior)(x), *hessians
+        return value, usable, grad_prior, *hessians
 
     return jax.vmap(one)(points)
 
@@ -901,9 +904,10 @@ def _prepare(
     # A replica started where the log target or its gradient is not finite never moves, yet
     # its finite log likelihood would still be swapped along the ladder and enter log Z.
     n_setup = points.shape[0] * (1 + points.shape[1])
-    points, values, grads = points[usable], values[usable], grads[usable]
+    kept = (a[usable] for a in (points, values, grads, h_prior, h_lik))
+    points, values, grads, h_prior, h_lik = kept
     best = int(np.argmax(values))
-    laplace = _laplace(points[best], grads[best], h_prior[usable][best], h_lik[usable][best])
+    laplace = _laplace(points[best], grads[best], h_prior[best], h_lik[best])
     return _Problem(points, template, laplace, n_setup)
 
 
