@@ -99,7 +99,7 @@ from jax.flatten_util import ravel_pytree
 from scipy.optimize import brentq
 from scipy.special import erfcinv, expit, logsumexp
 
-from deconv import _jax  # noqa: F401  (float64 unless the user opted out)
+from deconv import _jax, _reference  # noqa: F401  (_jax: float64 unless the user opted out)
 from deconv import _validation as _v
 from deconv.exceptions import EvidenceWarning
 
@@ -107,6 +107,7 @@ __all__ = [
     "ACCEPT_MIN",
     "DRIFT_MAX",
     "PRECONDITIONERS",
+    "REFERENCES",
     "SE_MAX",
     "SWAP_RATE_MIN",
     "EvidenceResult",
@@ -131,6 +132,8 @@ DRIFT_MAX = 6.0
 """Largest acceptable change of log Z between the two halves of sampling, in standard errors."""
 PRECONDITIONERS = ("gradient", "geometric", "draws")
 """Choices of the HMC preconditioner estimated during warm-up (see ``replica_exchange``)."""
+REFERENCES = ("auto", "prior", "laplace")
+"""Choices of the β = 0 end of the ladder (see ``replica_exchange``)."""
 
 _LADDER_END = 0.6  # fraction of the warm-up during which the ladder adapts
 _WINDOWS = ((0.05, 0.15), (0.15, 0.4), (0.4, 0.7))  # preconditioner windows (warm-up fractions)
@@ -139,6 +142,7 @@ _LADDER_GAIN = 0.3  # initial gain of the log-gap updates
 _LADDER_DECAY = 30.0  # sweeps over which that gain halves
 _STEP_GAIN = 0.5  # initial gain of the log step-size updates
 _STEP_FLOOR = 0.02  # gain floor of the step-size updates
+_DRIFT_FLOOR = 1e-6  # nats: a drift below this is rounding (a reference equal to the posterior)
 _MAX_AUTO_TEMPERATURES = 64
 _MIN_AUTO_TEMPERATURES = 4
 _TEMPERATURE_QUANTUM = 4
@@ -198,6 +202,9 @@ class EvidenceResult:
         were still drifting (e.g. out of the starting optima) and triggers a warning.
     state : SamplerState
         Final positions and tuning, to warm-start a run on similar data (``warm_start``).
+    reference : str
+        Where the ladder started: ``"prior"`` (β = 0 samples the prior) or ``"laplace"`` (β = 0
+        samples a Laplace mixture at the starting optima; see ``replica_exchange``).
     """
 
     log_z: float
@@ -222,6 +229,7 @@ class EvidenceResult:
         default_factory=lambda: np.full(2, np.nan), repr=False
     )
     state: SamplerState | None = dataclasses.field(default=None, repr=False)
+    reference: str = "prior"
 
 
 class SamplerState(NamedTuple):
@@ -237,12 +245,15 @@ class SamplerState(NamedTuple):
         Log HMC step size per temperature, shape ``(L,)``.
     sqrt_cov : numpy.ndarray
         Square root of the preconditioner per temperature, shape ``(L, d, d)``.
+    reference : str
+        The path the ladder belongs to: ``"prior"`` or ``"laplace"`` (see ``replica_exchange``).
     """
 
     positions: np.ndarray
     betas: np.ndarray
     log_step: np.ndarray
     sqrt_cov: np.ndarray
+    reference: str = "prior"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,6 +317,7 @@ class _Config(NamedTuple):
     target_accept: float
     preconditioner: str
     swap_rounds: int
+    exact_base: bool = False  # β = 0 replicas are refreshed by exact draws (reference path)
 
 
 class _Schedule(NamedTuple):
@@ -409,10 +421,12 @@ def _internal_key(key: Array) -> Array:
 
 
 class _Flat(NamedTuple):
-    """The two log densities as functions of a flat vector."""
+    """The two log densities as functions of a flat vector, and an exact sampler of the β = 0
+    distribution where there is one (the reference path; see :mod:`deconv._reference`)."""
 
     log_prior: Callable[[Array], Array]
     log_lik: Callable[[Array], Array]
+    draw_base: Callable[[Array, int], Array] | None = None
 
 
 def _flatten(
@@ -422,7 +436,11 @@ def _flatten(
     _, unravel = ravel_pytree(template)
     if data is None:
         return _Flat(lambda x: log_prior(unravel(x)), lambda x: log_likelihood(unravel(x)))
-    return _Flat(lambda x: log_prior(unravel(x), data), lambda x: log_likelihood(unravel(x), data))
+    return _Flat(
+        lambda x: log_prior(unravel(x), data),
+        lambda x: log_likelihood(unravel(x), data),
+        _reference.sampler_of(log_prior, data),
+    )
 
 
 def _select(condition: Array, new: Any, old: Any) -> Any:
@@ -536,6 +554,16 @@ def _hmc_all(
 # --------------------------------------------------------------------------------------------
 # Swaps and round trips
 # --------------------------------------------------------------------------------------------
+
+
+def _refresh_base(flat: _Flat, key: Array, t: Array, reps: _Replicas) -> _Replicas:
+    """Replace every run's β = 0 replica by an exact, independent draw of the base density.
+
+    A valid move (it leaves the base distribution invariant whatever the current state), and
+    the one that lets replicas change between the components of a mixture reference."""
+    fresh = flat.draw_base(jax.random.fold_in(jax.random.fold_in(key, t), 1), reps.x.shape[0])
+    fresh = jax.vmap(lambda x: _evaluate(flat, x))(fresh)
+    return jax.tree_util.tree_map(lambda a, b: a.at[:, 0].set(b), reps, fresh)
 
 
 def _swap_log_ratio(log_lik: Array, betas: Array) -> Array:
@@ -712,6 +740,9 @@ def _sweep(flat: _Flat, cfg: _Config, carry: _Carry, t: Array) -> tuple[_Carry, 
     """One HMC move for every replica, then ``cfg.swap_rounds`` rounds of swaps (even/odd)."""
     noise = _draw_noise(carry.key, t, carry.reps.x.shape, cfg.swap_rounds)
     reps, accept, evals = _hmc_all(flat, cfg, noise, carry.reps, carry.tuning)
+    if cfg.exact_base and flat.draw_base is not None:
+        reps = _refresh_base(flat, carry.key, t, reps)
+        evals = evals + reps.log_lik.shape[0]
     walkers, swap = carry.walkers, jnp.zeros((reps.log_lik.shape[0], 0))
     if cfg.n_temperatures > 1:
         betas = carry.tuning.betas
@@ -865,6 +896,9 @@ class _Problem(NamedTuple):
     template: PyTree  # one point with the user's structure
     laplace: _Laplace
     n_setup_evals: int  # gradient-evaluation equivalents spent here
+    log_targets: np.ndarray | None = None  # (n_init,) log p(θ) + log p(y|θ) at the starts
+    precisions: np.ndarray | None = None  # (n_init, d, d) -Hessian of the log prior there
+    curvatures: np.ndarray | None = None  # (n_init, d, d) -Hessian of the log likelihood there
 
 
 def _inspect_points(
@@ -908,7 +942,7 @@ def _prepare(
     points, values, grads, h_prior, h_lik = kept
     best = int(np.argmax(values))
     laplace = _laplace(points[best], grads[best], h_prior[best], h_lik[best])
-    return _Problem(points, template, laplace, n_setup)
+    return _Problem(points, template, laplace, n_setup, values, h_prior, h_lik)
 
 
 def _clip_psd(matrix: np.ndarray, floor: float) -> np.ndarray:
@@ -955,16 +989,23 @@ def _length_grid(laplace: _Laplace) -> tuple[np.ndarray, np.ndarray]:
     return grid, length
 
 
+def _ladder_size(length: float, target_swap: float) -> int:
+    """Temperatures for a path of thermodynamic length ``length`` at swap rate ``target_swap``,
+    rounded up to a multiple of _TEMPERATURE_QUANTUM (similar problems, e.g. the spectra of a
+    series, then share a ladder size, hence one compiled sampler); not capped."""
+    step = 2.0 * float(erfcinv(target_swap))
+    if not length / step < 1e9:  # an infinite or absurd path: larger than any usable ladder
+        return 10**9
+    size = math.ceil(length / step) + 1
+    size = _TEMPERATURE_QUANTUM * math.ceil(size / _TEMPERATURE_QUANTUM)
+    return max(size, _MIN_AUTO_TEMPERATURES)
+
+
 def _auto_ladder(laplace: _Laplace, n_temperatures: int | None, target_swap: float) -> np.ndarray:
     """Temperatures at equal thermodynamic-length steps of the Laplace model."""
     grid, length = _length_grid(laplace)
     if n_temperatures is None:
-        step = 2.0 * float(erfcinv(target_swap))
-        n_temperatures = math.ceil(length[-1] / step) + 1
-        # rounded up to a multiple of _TEMPERATURE_QUANTUM: similar problems (the spectra of a
-        # series) then share a ladder size, hence one compiled sampler
-        n_temperatures = _TEMPERATURE_QUANTUM * math.ceil(n_temperatures / _TEMPERATURE_QUANTUM)
-        n_temperatures = min(max(n_temperatures, _MIN_AUTO_TEMPERATURES), _MAX_AUTO_TEMPERATURES)
+        n_temperatures = min(_ladder_size(length[-1], target_swap), _MAX_AUTO_TEMPERATURES)
     if length[-1] <= 0:
         return np.linspace(0.0, 1.0, n_temperatures)
     targets = np.linspace(0.0, length[-1], n_temperatures)
@@ -972,6 +1013,87 @@ def _auto_ladder(laplace: _Laplace, n_temperatures: int | None, target_swap: flo
     betas = np.interp(targets, length[keep], grid[keep])
     betas[0], betas[-1] = 0.0, 1.0
     return np.maximum.accumulate(betas)
+
+
+# --------------------------------------------------------------------------------------------
+# The reference path (tempering from a Laplace mixture instead of the prior)
+# --------------------------------------------------------------------------------------------
+
+_REFERENCE_DRAWS = 256  # draws of the reference that size its ladder
+
+
+class _Path(NamedTuple):
+    """The densities, data, Laplace model and default ladder size of the path to sample."""
+
+    log_base: LogDensity
+    log_excess: LogDensity
+    data: PyTree
+    laplace: _Laplace
+    n_temperatures: int | None  # the auto size (None: from the prior path's Laplace model)
+    reference: str
+
+
+def _prior_path_size(problem: _Problem, target_swap: float) -> int:
+    """Auto ladder size of the prior path, uncapped."""
+    return _ladder_size(_length_grid(problem.laplace)[1][-1], target_swap)
+
+
+def _excess_spread(path: _reference.Path, template: PyTree, data: PyTree, key: Array) -> float:
+    """Robust sd (half the 16-84 % range) of log p(θ) p(y|θ) / q(θ) over draws of q."""
+    points = _reference.draw(key, data[1], _REFERENCE_DRAWS)
+    values = np.asarray(_excess_jit(path, template, data, points))
+    values = values[np.isfinite(values)]
+    if values.size < _REFERENCE_DRAWS // 2:
+        return math.inf
+    low, high = np.percentile(values, [16.0, 84.0])
+    return 0.5 * float(high - low)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _excess_jit(path: _reference.Path, template: PyTree, data: PyTree, points: Array) -> Array:
+    _, unravel = ravel_pytree(template)
+    return jax.vmap(lambda x: path.excess(unravel(x), data))(points)
+
+
+def _reference_path(
+    log_prior: LogDensity, log_likelihood: LogDensity, problem: _Problem, data: PyTree
+) -> tuple[_reference.Path, PyTree, _Laplace]:
+    """The reference path's densities, their data and the Laplace model of its best mode."""
+    mixture = _reference.build(
+        problem.points, problem.log_targets, problem.precisions, problem.curvatures
+    )
+    path = _reference.path(log_prior, log_likelihood, takes_data=data is not None)
+    zeros = jnp.zeros(problem.points.shape[1])
+    return path, (data, mixture), _Laplace(mixture.means[0], mixture.roots[0], zeros, zeros)
+
+
+def _choose_path(
+    log_prior: LogDensity,
+    log_likelihood: LogDensity,
+    problem: _Problem,
+    data: PyTree,
+    *,
+    reference: str,
+    target_swap: float,
+    key: Array,
+) -> _Path:
+    """The prior path or the reference path: as asked, or (``"auto"``) the prior path unless
+    its predicted ladder exceeds the largest auto ladder and the reference path's is shorter
+    (uncapped sizes: the prior path's from its Laplace model, the reference path's from the
+    spread of log p(θ) p(y|θ) / q(θ) over draws of q)."""
+    prior_path = _Path(log_prior, log_likelihood, data, problem.laplace, None, "prior")
+    if reference == "prior":
+        return prior_path
+    prior_size = _prior_path_size(problem, target_swap)
+    if reference == "auto" and prior_size <= _MAX_AUTO_TEMPERATURES:
+        return prior_path
+    path, path_data, laplace = _reference_path(log_prior, log_likelihood, problem, data)
+    draw_key = jax.random.fold_in(_internal_key(key), 1 << 20)
+    size = _ladder_size(_excess_spread(path, problem.template, path_data, draw_key), target_swap)
+    if reference == "auto" and size > prior_size:
+        return prior_path
+    size = min(size, _MAX_AUTO_TEMPERATURES)
+    return _Path(path.base, path.excess, path_data, laplace, size, "laplace")
 
 
 # --------------------------------------------------------------------------------------------
@@ -1010,7 +1132,9 @@ def _bar_pair(forward: np.ndarray, backward: np.ndarray) -> float:
 
     low = min(forward.min(), backward.min()) - 50.0
     high = max(forward.max(), backward.max()) + 50.0
-    return float(brentq(excess, low, high, xtol=1e-10))
+    # draws far in a tail (e.g. reference draws where the target is tiny) widen the bracket to
+    # ~1e10 or more; the default 100 iterations then do not reach xtol
+    return float(brentq(excess, low, high, xtol=1e-10, maxiter=2000))
 
 
 def _bennett(log_lik: np.ndarray, betas: np.ndarray) -> float:
@@ -1158,15 +1282,18 @@ def _execute(
     schedule: _Schedule,
     laplace: _Laplace,
     data: PyTree,
+    *,
+    cache: bool,
 ) -> tuple[_Carry, _Trace, float]:
     """Compile (timed) and run the sampler; returns the final carry, the trace, compile time.
 
-    With ``data`` the compiled sampler is kept, keyed by the density functions, the static
-    settings and the argument shapes, and reused for the next data set of that structure.
-    Densities that close over their data are compiled afresh on every call.
+    With ``cache`` (the user's densities take their data as an argument) the compiled sampler
+    is kept, keyed by the density functions, the static settings and the argument shapes, and
+    reused for the next data set of that structure. Densities that close over their data are
+    compiled afresh on every call.
     """
     args = (_internal_key(key), jnp.asarray(x0), template, tuning, schedule, laplace, data)
-    cache_key = (log_prior, log_likelihood, cfg, _signature(args)) if data is not None else None
+    cache_key = (log_prior, log_likelihood, cfg, _signature(args)) if cache else None
     start = time.perf_counter()
     compiled = _COMPILED.get(cache_key) if cache_key is not None else None
     if compiled is None:
@@ -1215,7 +1342,7 @@ def _warn(result: EvidenceResult) -> None:
         problems.append(f"standard error of log Z {result.log_z_se:.3g} > {SE_MAX} nat")
     halves = result.log_z_halves
     drift = abs(halves[1] - halves[0]) if np.all(np.isfinite(halves)) else 0.0
-    if drift > DRIFT_MAX * result.log_z_se:
+    if drift > DRIFT_MAX * result.log_z_se and drift > _DRIFT_FLOOR:
         problems.append(
             f"log Z moved by {drift:.3g} nat between the halves of the sampling phase "
             f"(> {DRIFT_MAX:g} standard errors: not stationary, sample longer)"
@@ -1251,6 +1378,7 @@ def replica_exchange(
     adapt_ladder: bool = True,
     preconditioner: str = "gradient",
     swap_rounds: int = 4,
+    reference: str = "auto",
     data: PyTree = None,
     warm_start: EvidenceResult | SamplerState | None = None,
 ) -> EvidenceResult:
@@ -1272,7 +1400,8 @@ def replica_exchange(
         Number L of temperatures. Default: from the thermodynamic length of a Laplace model at
         the best start so that the predicted swap acceptance is ``target_swap``, rounded up to
         a multiple of 4 (so that similar problems share one compiled sampler) and clipped to
-        [4, 64].
+        [4, 64]; on the reference path (``reference``), from the spread of log p(θ)p(y|θ)/q(θ)
+        over draws of q, with the same rounding and clipping, and an evenly spaced ladder.
     betas : array_like, optional
         Initial ladder, strictly increasing from exactly 0 to exactly 1; overrides
         ``n_temperatures``. It is still adapted unless ``adapt_ladder=False``.
@@ -1302,6 +1431,21 @@ def replica_exchange(
         posteriors), the covariance of the draws, or the matrix geometric mean of the two.
     swap_rounds : int
         Rounds of neighbour swaps (alternating even and odd pairs) after each HMC sweep.
+    reference : {"auto", "prior", "laplace"}
+        The β = 0 end of the ladder. ``"prior"``: temper from the prior. ``"laplace"``: temper
+        from a normalised mixture q of Laplace approximations at the distinct starts,
+        p_β ∝ q^(1-β) (p(θ) p(y|θ))^β (generalised stepping stone, Fan et al. 2011), with exact
+        draws of q at β = 0; the path is then as long as q is far from the posterior rather
+        than the prior, which is what data with thousands of nats of information need.
+        ``"auto"`` (default): the prior, unless its Laplace model asks for more than 64
+        temperatures and the reference path predicts a shorter ladder (from the spread of
+        log p(θ)p(y|θ)/q(θ) over 256 draws of q). Information-rich spectra with a
+        well-determined peak model (an IR band at 1 % noise: a prior path of 170+
+        temperatures) then get the reference with 4; models with superfluous peaks, whose
+        posteriors are far from any Gaussian mixture, keep the prior. The prior path stays the
+        default because the reference needs the posterior's modes among the starts: a mode
+        that no start reaches is found only by the β near 1 replicas (the prior path finds it
+        from β = 0).
     data : pytree, optional
         If given, the densities are called as ``log_prior(theta, data)`` and
         ``log_likelihood(theta, data)`` and the data enter the compiled sampler as arguments:
@@ -1343,9 +1487,16 @@ def replica_exchange(
     ladder = None if betas is None else _check_betas(betas)
     if ladder is None and n_temperatures is not None:
         n_temperatures = _v.check_positive_int("n_temperatures", n_temperatures, minimum=2)
+    reference = _v.check_choice("reference", reference, REFERENCES)
     problem = _prepare(log_prior, log_likelihood, init, data)
-    if ladder is None:
+    path = _choose_path(
+        log_prior, log_likelihood, problem, data, reference=reference, target_swap=target_swap,
+        key=key,
+    )  # fmt: skip
+    if ladder is None and path.reference == "prior":
         ladder = _auto_ladder(problem.laplace, n_temperatures, target_swap)
+    elif ladder is None:
+        ladder = np.linspace(0.0, 1.0, n_temperatures or path.n_temperatures)
     cfg = _config(
         n_temperatures=int(ladder.size),
         n_independent=n_independent,
@@ -1355,16 +1506,17 @@ def replica_exchange(
         target_accept=target_accept,
         preconditioner=preconditioner,
         swap_rounds=swap_rounds,
+        exact_base=path.reference == "laplace",
     )
     x0 = _tile(problem.points, cfg.n_independent, cfg.n_temperatures)
     log_step = jnp.full(ladder.size, _initial_log_step(x0.shape[-1]))
-    tuning = _cold_tuning(ladder, log_step, problem.laplace)
+    tuning = _cold_tuning(ladder, log_step, path.laplace)
     schedule = _schedule(n_warmup, adapt_ladder=bool(adapt_ladder), adapt_metric=True)
     carry, trace, compile_time = _execute(
-        log_prior, log_likelihood, cfg, key, x0, problem.template, tuning, schedule,
-        problem.laplace, data,
+        path.log_base, path.log_excess, cfg, key, x0, problem.template, tuning, schedule,
+        path.laplace, path.data, cache=data is not None,
     )  # fmt: skip
-    result = _summarise(carry, trace, problem, compile_time, start)
+    result = _summarise(carry, trace, problem, compile_time, start, path.reference)
     _warn(result)
     return result
 
@@ -1413,19 +1565,30 @@ def _warm_run(
         jnp.ones((), bool),
     )
     laplace = _Laplace(jnp.zeros(dim), jnp.eye(dim), jnp.zeros(dim), jnp.zeros(dim))
+    problem = _Problem(points, template, laplace, 0)
+    densities, path_data = (log_prior, log_likelihood), data
+    if state.reference == "laplace":  # the ladder runs from a reference: rebuild it here
+        problem = _prepare(log_prior, log_likelihood, init, data)
+        path, path_data, _ = _reference_path(log_prior, log_likelihood, problem, data)
+        densities = (path.base, path.excess)
+        cfg = cfg._replace(exact_base=True)
     schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=False)
     carry, trace, compile_time = _execute(
-        log_prior, log_likelihood, cfg, key, state.positions, template, tuning, schedule,
-        laplace, data,
+        *densities, cfg, key, state.positions, template, tuning, schedule, laplace, path_data,
+        cache=data is not None,
     )  # fmt: skip
-    problem = _Problem(points, template, laplace, 0)
-    result = _summarise(carry, trace, problem, compile_time, start)
+    result = _summarise(carry, trace, problem, compile_time, start, state.reference)
     _warn(result)
     return result
 
 
 def _summarise(
-    carry: _Carry, trace: _Trace, problem: _Problem, compile_time: float, start: float
+    carry: _Carry,
+    trace: _Trace,
+    problem: _Problem,
+    compile_time: float,
+    start: float,
+    reference: str,
 ) -> EvidenceResult:
     betas = np.asarray(carry.tuning.betas)
     log_lik = np.asarray(trace.log_lik)  # (S, R, L)
@@ -1460,7 +1623,9 @@ def _summarise(
             betas,
             np.asarray(carry.tuning.log_step),
             np.asarray(carry.tuning.sqrt_cov),
+            reference,
         ),
+        reference=reference,
     )
 
 
@@ -1528,7 +1693,7 @@ def wbic(
     schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=True)
     carry, trace, compile_time = _execute(
         log_prior, log_likelihood, cfg, key, x0, problem.template, tuning, schedule,
-        problem.laplace, data,
+        problem.laplace, data, cache=data is not None,
     )  # fmt: skip
     log_lik = np.asarray(trace.log_lik)[:, :, 0]  # (S, R)
     accept_rate = float(np.mean(trace.accept))

@@ -649,3 +649,173 @@ def test_warm_start_rejects_mismatched_state(linear: LinearGaussian) -> None:
             linear.log_prior, linear.log_likelihood, linear.init(), key=jax.random.key(0),
             warm_start={"positions": 1},
         )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Tempering from a Laplace-mixture reference instead of the prior
+# --------------------------------------------------------------------------------------------
+
+
+class SkewedHeavyTailed:
+    """Two independent coordinates under N(0, 3²) priors: a Student-t likelihood (ν = 3, scale
+    0.05: heavier tails than any Laplace approximation) and a Poisson log-rate likelihood (4
+    counts: a skewed posterior). log Z is the sum of two 1-D integrals (SciPy quadrature)."""
+
+    prior_sd = 3.0
+    t_centre, t_scale, t_df = 1.0, 0.05, 3.0
+    counts = 4.0
+    offset = -200.0  # a constant, as from many data points
+
+    def log_prior(self, theta: dict) -> jax.Array:
+        return jnp.sum(_normal_logpdf(theta["theta"], self.prior_sd))
+
+    def _log_t(self, a: jax.Array) -> jax.Array:
+        return jax.scipy.stats.t.logpdf(a, self.t_df, self.t_centre, self.t_scale)
+
+    def _log_poisson(self, b: jax.Array) -> jax.Array:
+        return self.counts * b - jnp.exp(b) - jax.scipy.special.gammaln(self.counts + 1.0)
+
+    def log_likelihood(self, theta: dict) -> jax.Array:
+        a, b = theta["theta"][0], theta["theta"][1]
+        return self.offset + self._log_t(a) + self._log_poisson(b)
+
+    def exact_log_z(self) -> float:
+        from scipy import integrate
+
+        prior = stats.norm(0.0, self.prior_sd).pdf
+        t = stats.t(self.t_df, self.t_centre, self.t_scale).pdf
+        z_a = integrate.quad(lambda a: prior(a) * t(a), -40, 40, points=[1.0], limit=400)[0]
+        counts = int(self.counts)
+        poisson = stats.poisson.pmf
+        z_b = integrate.quad(lambda b: prior(b) * poisson(counts, np.exp(b)), -30, 10, limit=400)[0]
+        return self.offset + float(np.log(z_a) + np.log(z_b))
+
+    def init(self) -> dict:
+        return {"theta": np.array([[self.t_centre, np.log(self.counts)]])}
+
+
+class NarrowGaussianMany:
+    """A 10-D Gaussian likelihood of sd 1e-6 under N(0, 1) priors: ~140 nats of information,
+    a prior path needing more than 64 temperatures."""
+
+    dim, sd = 10, 1e-6
+    centre = np.linspace(-0.5, 0.5, 10)
+
+    def log_prior(self, theta: dict) -> jax.Array:
+        return jnp.sum(_normal_logpdf(theta["theta"], 1.0))
+
+    def log_likelihood(self, theta: dict) -> jax.Array:
+        return jnp.sum(_normal_logpdf(theta["theta"] - self.centre, self.sd))
+
+    def exact_log_z(self) -> float:
+        return float(np.sum(stats.norm(0.0, np.sqrt(1.0 + self.sd**2)).logpdf(self.centre)))
+
+    def init(self) -> dict:
+        return {"theta": self.centre[None, :] / (1.0 + self.sd**2)}
+
+
+def test_reference_path_is_exact_for_a_gaussian_posterior(linear: LinearGaussian) -> None:
+    # q is then the posterior itself: every stepping-stone term is the constant log Z
+    result = replica_exchange(
+        linear.log_prior, linear.log_likelihood, linear.init(), key=jax.random.key(0),
+        reference="laplace", n_samples=500,
+    )  # fmt: skip
+    assert result.reference == "laplace" and result.state.reference == "laplace"
+    assert result.betas.size == 4
+    assert abs(result.log_z - linear.exact_log_z()) < 1e-6
+
+
+def test_auto_tempers_from_the_reference_when_the_prior_path_is_too_long() -> None:
+    from deconv.evidence import _prepare, _prior_path_size
+
+    problem = NarrowGaussianMany()
+    prepared = _prepare(problem.log_prior, problem.log_likelihood, problem.init())
+    assert _prior_path_size(prepared, 0.5) > 64
+    result = replica_exchange(
+        problem.log_prior, problem.log_likelihood, problem.init(), key=jax.random.key(0),
+        n_samples=500,
+    )  # fmt: skip
+    assert result.reference == "laplace" and result.betas.size == 4
+    assert abs(result.log_z - problem.exact_log_z()) < 1e-4
+
+
+def test_auto_keeps_the_prior_path_where_it_is_affordable(linear: LinearGaussian) -> None:
+    assert replica_exchange(
+        linear.log_prior, linear.log_likelihood, linear.init(), key=jax.random.key(0),
+        n_samples=200,
+    ).reference == "prior"  # fmt: skip
+
+
+def test_reference_path_matches_quadrature_on_a_skewed_heavy_tailed_posterior() -> None:
+    # measured over keys 0-3: errors +0.005, -0.015, -0.007, -0.003 (se 0.008-0.010, 4
+    # temperatures, 1.2e5 gradient evaluations); the prior path: +0.017, +0.018, +0.041, -0.050
+    # (se 0.015-0.022, 12 temperatures, 4e5)
+    problem = SkewedHeavyTailed()
+    result = replica_exchange(
+        problem.log_prior, problem.log_likelihood, problem.init(), key=jax.random.key(0),
+        reference="laplace",
+    )  # fmt: skip
+    error = result.log_z - problem.exact_log_z()
+    assert result.log_z_se > 1e-3  # the reference is not the posterior: a real path
+    assert abs(error) <= 0.05
+    assert abs(error) <= 4.0 * result.log_z_se + 0.01
+
+
+def test_reference_mixture_carries_both_modes_of_the_starts() -> None:
+    # exact draws of the mixture at beta = 0 move replicas between its components
+    problem = Bimodal2D()
+    both = {"theta": np.stack(problem.centres)}
+    result = replica_exchange(
+        problem.log_prior, problem.log_likelihood, both, key=jax.random.key(2),
+        reference="laplace",
+    )  # fmt: skip
+    assert abs(result.log_z - problem.exact_log_z()) <= 0.05
+    far = np.mean(result.samples["theta"][:, 0] < 0.0)
+    assert abs(far - problem.far_mode_weight()) < 0.05
+
+
+def test_reference_path_misses_a_mode_that_no_start_reaches() -> None:
+    # why "auto" keeps the prior path where it can: started in the minor mode only, the
+    # reference path finds log Z of that mode alone (the prior path finds both; test above)
+    problem = Bimodal2D()
+    result = replica_exchange(
+        problem.log_prior, problem.log_likelihood, problem.init(), key=jax.random.key(2),
+        reference="laplace", n_samples=500,
+    )  # fmt: skip
+    missing = np.log1p(-problem.far_mode_weight())
+    assert abs(result.log_z - problem.exact_log_z() - missing) < 0.02
+
+
+def test_reference_mixture_merges_repeated_optima_and_floors_weights() -> None:
+    from deconv import _reference
+
+    points = np.array([[0.0], [1e-3], [5.0]])  # the first two: one mode (posterior sd 0.1)
+    log_targets = np.array([0.0, -0.1, -10.0])
+    precisions = np.ones((3, 1, 1))
+    curvatures = np.full((3, 1, 1), 99.0)
+    mixture = _reference.build(points, log_targets, precisions, curvatures)
+    np.testing.assert_allclose(np.asarray(mixture.means), [[0.0], [5.0]])
+    np.testing.assert_allclose(np.asarray(mixture.roots)[:, 0, 0], [0.1, 0.1])
+    # Laplace weights 1 : exp(-10), floored at exp(-5) of the heaviest
+    expected = np.array([0.0, -5.0]) - np.logaddexp(0.0, -5.0)
+    np.testing.assert_allclose(np.asarray(mixture.log_weights), expected, atol=1e-12)
+    x = jnp.array([0.3])
+    density = sum(
+        np.exp(w) * stats.norm(m, 0.1).pdf(0.3) for w, m in zip(expected, (0.0, 5.0), strict=True)
+    )
+    assert float(_reference.log_density(x, mixture)) == pytest.approx(np.log(density), abs=1e-10)
+
+
+def test_warm_start_from_a_reference_run_rebuilds_the_reference(linear: LinearGaussian) -> None:
+    first = replica_exchange(
+        _data_log_prior, _data_log_likelihood, linear.init(), key=jax.random.key(1),
+        data=_as_data(linear), reference="laplace", n_samples=500,
+    )  # fmt: skip
+    neighbour = _noise_realisation(linear, seed=5)
+    warm = replica_exchange(
+        _data_log_prior, _data_log_likelihood, neighbour.init(), key=jax.random.key(3),
+        data=_as_data(neighbour), warm_start=first, n_warmup=20, n_samples=500,
+    )  # fmt: skip
+    assert warm.reference == "laplace"
+    assert abs(warm.log_z - neighbour.exact_log_z()) < 1e-6
+    assert abs(warm.log_z - linear.exact_log_z()) > 1.0  # not the first data set's value
