@@ -35,7 +35,7 @@ from deconv.inference import make_problem, multi_start_map  # noqa: E402
 from deconv.selection import _inits, evidence_densities, select  # noqa: E402
 
 
-def ours(spectrum, ks: list[int], seeds: list[int]) -> dict[int, dict]:
+def ours(spectrum, ks: list[int], seeds: list[int], reference: str = "auto") -> dict[int, dict]:
     out: dict[int, dict] = {k: {"F": [], "se": [], "wall": [], "grads": []} for k in ks}
     totals = []
     for seed in seeds:
@@ -49,6 +49,7 @@ def ours(spectrum, ks: list[int], seeds: list[int]) -> dict[int, dict]:
             key=seed,
             compute_wbic=False,
             progress=False,
+            sampler={"reference": reference},
         )
         totals.append(time.perf_counter() - started)
         for k in ks:
@@ -150,10 +151,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dynesty-runs", type=int, default=2)
     parser.add_argument("--dynesty-nlive", type=int, default=500)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--reference", choices=("auto", "prior", "laplace"), default="auto",
+        help="the beta = 0 end of our ladder (replica_exchange's reference)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     spectrum = datasets.nagata2012(seed=0).spectrum
     ks = list(range(1, args.kmax + 1))
-    mine = ours(spectrum, ks, list(range(args.seeds)))
+    mine = ours(spectrum, ks, list(range(args.seeds)), args.reference)
     screen = wbic_screen(spectrum, ks)
     nested = dynesty_runs(ks, args.dynesty_runs, args.dynesty_nlive) if args.dynesty_runs else {}
     text = table(ks, mine, screen, nested, reference())

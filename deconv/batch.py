@@ -762,7 +762,7 @@ def _evidence_chunk(task: _Task) -> list[_Outcome]:
     """Free energies of a chunk in order, each warm-started from the previous spectrum's run.
 
     Without warm starts, every spectrum after the first uses the first one's number of
-    temperatures, so that one compiled sampler serves the chunk.
+    temperatures and path (prior or reference), so that one compiled sampler serves the chunk.
     """
     from deconv.selection import warm_sampler
 
@@ -780,6 +780,8 @@ def _evidence_chunk(task: _Task) -> list[_Outcome]:
             state = result.evidence.state
         elif "n_temperatures" not in sampler and "betas" not in sampler:
             sampler["n_temperatures"] = int(result.evidence.betas.size)
+            if sampler.get("reference", "auto") == "auto":  # the size belongs to this path
+                sampler["reference"] = result.evidence.reference
     return outcomes
 
 

@@ -216,6 +216,12 @@ def _add_select_parser(commands: Any) -> None:
     select.add_argument(
         "--temperatures", type=int, default=None, help="temperatures (default: chosen)"
     )
+    select.add_argument(
+        "--reference",
+        default="auto",
+        help="start of the tempering ladder: prior, laplace (a mixture at the MAP optima) or "
+        "auto (the mixture only where the prior path is too long; default)",
+    )
     select.add_argument("--no-wbic", action="store_true", help="skip the WBIC screen")
     select.add_argument("--xmin", type=float, default=None, help="crop: lowest x kept")
     select.add_argument("--xmax", type=float, default=None, help="crop: highest x kept")
@@ -499,6 +505,7 @@ def _command_select(args: argparse.Namespace) -> int:
         "n_samples": args.samples,
         "n_warmup": args.warmup,
         "n_independent": args.independent,
+        "reference": v.check_choice("--reference", args.reference, ("auto", "prior", "laplace")),
     }
     if args.temperatures is not None:
         sampler["n_temperatures"] = v.check_positive_int("--temperatures", args.temperatures)

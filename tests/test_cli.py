@@ -163,6 +163,7 @@ def test_select_user_mistakes_give_one_line_and_exit_code_2(tmp_path, capsys):
         (["--shape", "gaussian,triangle"], "--shape must name only choices among"),
         (["--baseline", "wavy"], "got 'wavy'"),
         (["--samples", "0"], "--samples must be"),
+        (["--reference", "posterior"], "--reference must be one of"),
     ]
     for extra, message in cases:
         assert cli.main(["select", str(file), *extra]) == 2
