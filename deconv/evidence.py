@@ -1583,15 +1583,20 @@ def _warm_run(
     )
     laplace = _Laplace(jnp.zeros(dim), jnp.eye(dim), jnp.zeros(dim), jnp.zeros(dim))
     problem = _Problem(points, template, laplace, 0)
-    densities, path_data = (log_prior, log_likelihood), data
-    if state.reference == "laplace":  # the ladder runs from a reference: rebuild it here
+    densities, path_data, positions = (log_prior, log_likelihood), data, state.positions
+    if state.reference == "laplace":
+        # The ladder runs from a reference: rebuild it from this data set's starts, and start
+        # the replicas there too. Replicas carried over from the previous data set may sit in
+        # a mode the new reference does not cover; at β < 1 they cannot leave it, and there
+        # log p(θ)p(y|θ)/q(θ) is huge: F came out thousands of nats low (scenario (b)).
         problem = _prepare(log_prior, log_likelihood, init, data)
         path, path_data, _ = _reference_path(log_prior, log_likelihood, problem, data)
         densities = (path.base, path.excess)
+        positions = _tile(problem.points, n_independent, int(betas.size))
         cfg = cfg._replace(exact_base=True)
     schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=False)
     carry, trace, compile_time = _execute(
-        *densities, cfg, key, state.positions, template, tuning, schedule, laplace, path_data,
+        *densities, cfg, key, positions, template, tuning, schedule, laplace, path_data,
         cache=data is not None,
     )  # fmt: skip
     result = _summarise(carry, trace, problem, compile_time, start, state.reference)

@@ -819,3 +819,21 @@ def test_warm_start_from_a_reference_run_rebuilds_the_reference(linear: LinearGa
     assert warm.reference == "laplace"
     assert abs(warm.log_z - neighbour.exact_log_z()) < 1e-6
     assert abs(warm.log_z - linear.exact_log_z()) > 1.0  # not the first data set's value
+
+
+def test_warm_start_on_the_reference_path_restarts_from_the_new_starts() -> None:
+    # The previous run's replicas sit in both modes; the new data set's starts reach only the
+    # minor one. Replicas carried over into the mode the new reference misses could not leave
+    # it at beta < 1, where log p/q is huge (scenario (b): F thousands of nats low); restarted
+    # from the new starts, the run misses the far mode as a cold reference run does.
+    problem = Bimodal2D()
+    first = replica_exchange(
+        problem.log_prior, problem.log_likelihood, {"theta": np.stack(problem.centres)},
+        key=jax.random.key(2), reference="laplace", n_samples=500,
+    )  # fmt: skip
+    warm = replica_exchange(
+        problem.log_prior, problem.log_likelihood, problem.init(), key=jax.random.key(3),
+        warm_start=first, n_warmup=20, n_samples=500,
+    )  # fmt: skip
+    missing = np.log1p(-problem.far_mode_weight())
+    assert abs(warm.log_z - problem.exact_log_z() - missing) < 0.05
