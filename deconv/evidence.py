@@ -67,7 +67,8 @@ draw of q every sweep. Its length is the distance from q to the posterior, not f
 on a 1000-point IR band at 1 % noise (~3000 nats of information) the prior path asked for 176
 temperatures and, capped at 64, made no round trip (F 50 nat off), while the reference path
 needs 4. It cannot find a mode that no start reaches, so ``"auto"`` uses it only where the
-prior path would exceed the largest auto ladder.
+prior path would exceed the largest auto ladder and the reference is close to the posterior
+(a predicted ladder of at most 16 temperatures).
 
 ``n_independent`` runs of the whole ladder (vmapped over keys, with shared tuning) give the standard
 error of log Z: each run is cut into ceil(16 / n_independent) contiguous batches and the
@@ -1031,6 +1032,11 @@ def _auto_ladder(laplace: _Laplace, n_temperatures: int | None, target_swap: flo
 # --------------------------------------------------------------------------------------------
 
 _REFERENCE_DRAWS = 256  # draws of the reference that size its ladder
+# "auto" takes the reference only if its predicted ladder is at most this long: a longer one
+# means the reference is far from the posterior, typically several modes, some of which the
+# starts miss. Scenario (b), sample 0, K = 3: the reference path predicted 64+ temperatures and
+# read F = -722.3 (se 0.09, no warning) where a long prior-path run reads -729.5 (se 0.15).
+_MAX_AUTO_REFERENCE_TEMPERATURES = 16
 
 
 class _Path(NamedTuple):
@@ -1095,9 +1101,9 @@ def _choose_path(
     key: Array,
 ) -> _Path:
     """The prior path or the reference path: as asked, or (``"auto"``) the prior path unless
-    its predicted ladder exceeds the largest auto ladder and the reference path's is shorter
-    (uncapped sizes: the prior path's from its Laplace model, the reference path's from the
-    spread of log p(θ) p(y|θ) / q(θ) over draws of q)."""
+    its predicted ladder exceeds the largest auto ladder and the reference path's is short
+    (at most ``_MAX_AUTO_REFERENCE_TEMPERATURES``; the prior path's size from its Laplace model,
+    the reference path's from the spread of log p(θ) p(y|θ) / q(θ) over draws of q)."""
     prior_path = _Path(log_prior, log_likelihood, data, problem.laplace, None, "prior")
     if reference == "prior":
         return prior_path
@@ -1107,7 +1113,7 @@ def _choose_path(
     path, path_data, laplace = _reference_path(log_prior, log_likelihood, problem, data)
     draw_key = jax.random.fold_in(_internal_key(key), 1 << 20)
     size = _ladder_size(_excess_spread(path, problem.template, path_data, draw_key), target_swap)
-    if reference == "auto" and size > prior_size:
+    if reference == "auto" and size > min(prior_size, _MAX_AUTO_REFERENCE_TEMPERATURES):
         return prior_path
     size = min(size, _MAX_AUTO_TEMPERATURES)
     return _Path(path.base, path.excess, path_data, laplace, size, "laplace")
@@ -1455,14 +1461,14 @@ def replica_exchange(
         draws of q at β = 0; the path is then as long as q is far from the posterior rather
         than the prior, which is what data with thousands of nats of information need.
         ``"auto"`` (default): the prior, unless its Laplace model asks for more than 64
-        temperatures and the reference path predicts a shorter ladder (from the spread of
-        log p(θ)p(y|θ)/q(θ) over 256 draws of q). Information-rich spectra with a
-        well-determined peak model (an IR band at 1 % noise: a prior path of 170+
-        temperatures) then get the reference with 4; models with superfluous peaks, whose
-        posteriors are far from any Gaussian mixture, keep the prior. The prior path stays the
-        default because the reference needs the posterior's modes among the starts: a mode
-        that no start reaches is found only by the β near 1 replicas (the prior path finds it
-        from β = 0).
+        temperatures and the reference path predicts at most 16 (from the spread of
+        log p(θ)p(y|θ)/q(θ) over 256 draws of q: q is then close to the posterior).
+        Information-rich spectra with a well-determined peak model (an IR band at 1 % noise:
+        a prior path of 170+ temperatures) then get the reference with 4; models with
+        superfluous or ambiguous peaks, whose posteriors are far from any Gaussian mixture,
+        keep the prior. The prior path stays the default because the reference needs the
+        posterior's modes among the starts: a mode that no start reaches is found only by the
+        β near 1 replicas (the prior path finds it from β = 0).
     data : pytree, optional
         If given, the densities are called as ``log_prior(theta, data)`` and
         ``log_likelihood(theta, data)`` and the data enter the compiled sampler as arguments:

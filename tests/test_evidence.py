@@ -739,6 +739,26 @@ def test_auto_tempers_from_the_reference_when_the_prior_path_is_too_long() -> No
     assert abs(result.log_z - problem.exact_log_z()) < 1e-4
 
 
+@pytest.mark.parametrize(
+    ("spread", "chosen"), [(2.5, "laplace"), (14.0, "laplace"), (15.0, "prior")]
+)
+def test_auto_takes_the_reference_only_when_it_is_close_to_the_posterior(
+    monkeypatch: pytest.MonkeyPatch, spread: float, chosen: str
+) -> None:
+    # a spread s of log p/q predicts ceil(s / 0.954) + 1 temperatures at swap rate 0.5, rounded
+    # up to a multiple of 4: 14.0 -> 16 (taken), 15.0 -> 20 (the reference is too far off)
+    from deconv import evidence
+
+    problem = NarrowGaussianMany()
+    prepared = evidence._prepare(problem.log_prior, problem.log_likelihood, problem.init())
+    monkeypatch.setattr(evidence, "_excess_spread", lambda *args: spread)
+    path = evidence._choose_path(
+        problem.log_prior, problem.log_likelihood, prepared, None, reference="auto",
+        target_swap=0.5, key=jax.random.key(0),
+    )  # fmt: skip
+    assert path.reference == chosen
+
+
 def test_auto_keeps_the_prior_path_where_it_is_affordable(linear: LinearGaussian) -> None:
     assert replica_exchange(
         linear.log_prior, linear.log_likelihood, linear.init(), key=jax.random.key(0),
