@@ -33,6 +33,8 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from scipy.stats import chi2
 
+from deconv import _validation as v
+
 Array = jax.Array
 
 WEIGHT_FLOOR = 5.0  # nats: no component weighs less than exp(-5) times the heaviest
@@ -103,7 +105,7 @@ def build(
         inverses.append(np.linalg.inv(root))
         log_evidence.append(log_targets[i] + np.linalg.slogdet(root)[1])
     if not means:
-        raise ValueError("no starting point gives a usable Laplace approximation")
+        v.fail("init", "contain a point with a finite Laplace approximation (reference)", points)
     log_evidence = np.asarray(log_evidence)
     log_weights = np.maximum(log_evidence, log_evidence.max() - WEIGHT_FLOOR)
     log_weights = log_weights - np.logaddexp.reduce(log_weights)
