@@ -65,53 +65,34 @@ def draw(key: Array, reference: Reference, n: int) -> Array:
     return reference.means[component] + jnp.einsum("nab,nb->na", reference.roots[component], z)
 
 
-def _laplace_root(precision: np.ndarray, curvature: np.ndarray) -> np.ndarray | None:
-    """Square root of (P + H)^-1 in P's whitened eigenbasis, H's negative eigenvalues cut."""
-    precision = 0.5 * (precision + precision.T)
-    curvature = 0.5 * (curvature + curvature.T)
-    w, v = np.linalg.eigh(precision)
-    top = max(float(np.max(np.abs(w))), 1e-300)
-    prior_root = (v * np.sqrt(np.maximum(w, 1e-9 * top))) @ v.T
-    whiten = np.linalg.inv(prior_root)
-    lam, vec = np.linalg.eigh(whiten @ curvature @ whiten.T)
-    root = (whiten.T @ vec) / np.sqrt(1.0 + np.clip(lam, 0.0, None))[None, :]
-    return root if np.all(np.isfinite(root)) else None
-
-
-def build(
-    points: np.ndarray,
-    log_targets: np.ndarray,
-    precisions: np.ndarray,
-    curvatures: np.ndarray,
-) -> Reference:
+def build(points: np.ndarray, log_targets: np.ndarray, roots: np.ndarray) -> Reference:
     """The mixture over the distinct optima among ``points`` (n, d).
 
-    ``log_targets`` are log p(θ) + log p(y|θ) there, ``precisions`` and ``curvatures`` the
-    negative Hessians of the log prior and of the log likelihood (n, d, d). Points are taken
-    best first; one within the ``SAME_MODE_QUANTILE`` ellipsoid of a kept component joins it.
+    ``log_targets`` are log p(θ) + log p(y|θ) there and ``roots`` (n, d, d) square roots of the
+    Laplace covariances (P + H)^-1, non-finite where there is none. Points are taken best
+    first; one within the ``SAME_MODE_QUANTILE`` ellipsoid of a kept component joins it.
     """
     dim = points.shape[1]
     radius = chi2.ppf(SAME_MODE_QUANTILE, dim)
-    means, roots, inverses, log_evidence = [], [], [], []
+    means, kept_roots, inverses, log_dets, log_evidence = [], [], [], [], []
     for i in np.argsort(-log_targets):
-        root = _laplace_root(precisions[i], curvatures[i])
-        if root is None or not np.isfinite(log_targets[i]):
+        if not (np.isfinite(log_targets[i]) and np.all(np.isfinite(roots[i]))):
             continue
         kept = zip(means, inverses, strict=True)
         if any(np.sum((inv @ (points[i] - m)) ** 2) < radius for m, inv in kept):
             continue
         means.append(points[i])
-        roots.append(root)
-        inverses.append(np.linalg.inv(root))
-        log_evidence.append(log_targets[i] + np.linalg.slogdet(root)[1])
+        kept_roots.append(roots[i])
+        inverses.append(np.linalg.inv(roots[i]))
+        log_dets.append(np.linalg.slogdet(roots[i])[1])
+        log_evidence.append(log_targets[i] + log_dets[-1])
     if not means:
         v.fail("init", "contain a point with a finite Laplace approximation (reference)", points)
     log_evidence = np.asarray(log_evidence)
     log_weights = np.maximum(log_evidence, log_evidence.max() - WEIGHT_FLOOR)
     log_weights = log_weights - np.logaddexp.reduce(log_weights)
-    log_dets = np.array([np.linalg.slogdet(r)[1] for r in roots])
-    log_norms = log_weights - log_dets - 0.5 * dim * math.log(2.0 * math.pi)
-    arrays = (means, roots, inverses, log_weights, log_norms)
+    log_norms = log_weights - np.asarray(log_dets) - 0.5 * dim * math.log(2.0 * math.pi)
+    arrays = (means, kept_roots, inverses, log_weights, log_norms)
     return Reference(*(jnp.asarray(np.asarray(a, dtype=float)) for a in arrays))
 
 

@@ -1078,13 +1078,26 @@ def _excess_values(path: _reference.Path, template: PyTree, data: PyTree, points
 _excess_jit = jax.jit(_excess_values, static_argnums=0)
 
 
+def _posterior_root(x: np.ndarray, precision: np.ndarray, curvature: np.ndarray) -> np.ndarray:
+    """Square root of the β = 1 Laplace covariance (P + H)^-1 at ``x`` (the Laplace model's
+    whitened eigenbasis, H's negative eigenvalues cut); NaN where the Hessians are not finite."""
+    if not (np.all(np.isfinite(precision)) and np.all(np.isfinite(curvature))):
+        return np.full_like(precision, np.nan)
+    laplace = _laplace(x, np.zeros_like(x), precision, curvature)
+    return np.asarray(_laplace_root(laplace, jnp.ones(1))[0])
+
+
 def _reference_path(
     log_prior: LogDensity, log_likelihood: LogDensity, problem: _Problem, data: PyTree
 ) -> tuple[_reference.Path, PyTree, _Laplace]:
     """The reference path's densities, their data and the Laplace model of its best mode."""
-    mixture = _reference.build(
-        problem.points, problem.log_targets, problem.precisions, problem.curvatures
-    )
+    roots = [
+        _posterior_root(x, precision, curvature)
+        for x, precision, curvature in zip(
+            problem.points, problem.precisions, problem.curvatures, strict=True
+        )
+    ]
+    mixture = _reference.build(problem.points, problem.log_targets, np.asarray(roots))
     path = _reference.path(log_prior, log_likelihood, takes_data=data is not None)
     zeros = jnp.zeros(problem.points.shape[1])
     return path, (data, mixture), _Laplace(mixture.means[0], mixture.roots[0], zeros, zeros)

@@ -808,12 +808,13 @@ def test_reference_path_misses_a_mode_that_no_start_reaches() -> None:
 
 def test_reference_mixture_merges_repeated_optima_and_floors_weights() -> None:
     from deconv import _reference
+    from deconv.evidence import _posterior_root
 
     points = np.array([[0.0], [1e-3], [5.0]])  # the first two: one mode (posterior sd 0.1)
     log_targets = np.array([0.0, -0.1, -10.0])
-    precisions = np.ones((3, 1, 1))
-    curvatures = np.full((3, 1, 1), 99.0)
-    mixture = _reference.build(points, log_targets, precisions, curvatures)
+    # prior precision 1, likelihood curvature 99
+    roots = np.array([_posterior_root(x, np.ones((1, 1)), np.full((1, 1), 99.0)) for x in points])
+    mixture = _reference.build(points, log_targets, roots)
     np.testing.assert_allclose(np.asarray(mixture.means), [[0.0], [5.0]])
     np.testing.assert_allclose(np.asarray(mixture.roots)[:, 0, 0], [0.1, 0.1])
     # Laplace weights 1 : exp(-10), floored at exp(-5) of the heaviest
