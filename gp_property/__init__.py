@@ -11,6 +11,7 @@ from typing import Any
 _EXPORTS = {
     "PropertyGP": "gp_property.regressor",
     "default_kernel": "gp_property.regressor",
+    "bounds_reached": "gp_property.regressor",
     "FeatureDraws": "gp_property.features",
     "feature_draws": "gp_property.features",
     "PropertyLikelihood": "gp_property.likelihood",

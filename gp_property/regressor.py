@@ -17,16 +17,19 @@ original-unit value.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel, WhiteKernel
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deconv import _validation as v
+from deconv.exceptions import ConvergenceWarning
 
 CONSTANT_BOUNDS = (1e-3, 1e2)
 LENGTH_SCALE_BOUNDS = (1e-2, 1e3)
@@ -67,6 +70,60 @@ def _target_scale(y: np.ndarray, mean: float) -> float:
     return scale
 
 
+def bounds_reached(kernel: Kernel) -> list[str]:
+    """Hyperparameters of ``kernel`` that sit at one of their bounds.
+
+    Parameters
+    ----------
+    kernel : sklearn Kernel
+        A kernel, typically a fitted one (``PropertyGP.kernel_``).
+
+    Returns
+    -------
+    list of str
+        One entry per hyperparameter element at a bound, e.g.
+        ``"k1__k2__length_scale[0] at upper bound 1000"`` (same closeness rule as scikit-learn:
+        ``numpy.isclose`` on the log scale).
+    """
+    reached = []
+    params = kernel.get_params()
+    for hyper in kernel.hyperparameters:
+        if hyper.fixed:
+            continue
+        values = np.log(np.atleast_1d(params[hyper.name]).astype(float))
+        bounds = np.log(np.atleast_2d(hyper.bounds).astype(float))
+        bounds = np.broadcast_to(bounds, (values.size, 2))
+        for index, (value, (low, high)) in enumerate(zip(values, bounds, strict=True)):
+            label = hyper.name if values.size == 1 else f"{hyper.name}[{index}]"
+            for side, bound in (("lower", low), ("upper", high)):
+                if np.isclose(value, bound):
+                    reached.append(f"{label} at {side} bound {np.exp(bound):g}")
+    return reached
+
+
+def _report_fit_warnings(caught: list[warnings.WarningMessage], reached: list[str]) -> None:
+    """Re-raise scikit-learn's fit warnings as typed ones; a length scale switched off is fine."""
+    for message in caught:
+        text = str(message.message)
+        if issubclass(message.category, SklearnConvergenceWarning) and "bound" in text:
+            continue  # reported below from the fitted kernel itself
+        category = (
+            ConvergenceWarning
+            if issubclass(message.category, SklearnConvergenceWarning)
+            else message.category
+        )
+        warnings.warn(f"GP hyperparameter fit: {text}", category, stacklevel=3)
+    suspicious = [entry for entry in reached if "length_scale" not in entry or "lower" in entry]
+    if suspicious:
+        warnings.warn(
+            "GP hyperparameters at a bound of the kernel (" + "; ".join(suspicious) + "): the "
+            "property likelihood is computed at these values; a white-noise level at its lower "
+            "bound means the features interpolate the property",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+
+
 class PropertyGP(RegressorMixin, BaseEstimator):
     """Gaussian-process regression of a property on spectral features.
 
@@ -97,6 +154,11 @@ class PropertyGP(RegressorMixin, BaseEstimator):
         Standardisation of the target (``y_std_`` is the population standard deviation).
     n_features_in_ : int
         Number of features seen in ``fit``.
+    bounds_reached_ : list of str
+        Fitted hyperparameters that sit at a bound of :func:`default_kernel` (or of the given
+        kernel), e.g. ``"k1__k2__length_scale[1] at upper bound 1000"``. A length scale at its
+        upper bound switches that feature off and is expected; any other entry also raises a
+        :class:`deconv.exceptions.ConvergenceWarning`.
 
     Notes
     -----
@@ -145,8 +207,12 @@ class PropertyGP(RegressorMixin, BaseEstimator):
             normalize_y=False,
             random_state=self.random_state,
         )
-        self.gp_.fit(self.x_scaler_.transform(X), (y - self.y_mean_) / self.y_std_)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", SklearnConvergenceWarning)
+            self.gp_.fit(self.x_scaler_.transform(X), (y - self.y_mean_) / self.y_std_)
         self.kernel_ = self.gp_.kernel_
+        self.bounds_reached_ = bounds_reached(self.kernel_)
+        _report_fit_warnings(caught, self.bounds_reached_)
         return self
 
     def predict(self, X: Any, return_std: bool = False) -> np.ndarray | tuple:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+import warnings
 
 import arviz as az
 import numpy as np
@@ -17,11 +18,12 @@ from sklearn.utils.estimator_checks import check_estimator
 from threadpoolctl import threadpool_limits
 
 import deconv
-from deconv.exceptions import SpecbayesWarning
+from deconv.exceptions import ConvergenceWarning, SpecbayesWarning
 from deconv.model import to_user_units
 from gp_property import (
     FeatureDraws,
     PropertyGP,
+    bounds_reached,
     feature_draws,
     gp_log_density,
     property_log_likelihood,
@@ -166,6 +168,44 @@ def test_regressor_predicts_in_original_units(data):
 def test_estimator_checks_pass():
     """All of scikit-learn's estimator checks, default kernel, no optimiser restarts."""
     check_estimator(PropertyGP(n_restarts_optimizer=0))
+
+
+def test_hyperparameters_at_bounds_are_recorded_and_only_the_suspicious_ones_warn():
+    """Two irrelevant features switch off quietly; an interpolated property warns, typed."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 3))
+    y = X[:, 0] ** 2 + 1e-3 * rng.normal(size=10)
+    with pytest.warns(ConvergenceWarning, match="noise_level at lower bound 1e-05") as record:
+        gp = PropertyGP(random_state=0).fit(X, y)
+    assert gp.bounds_reached_ == [
+        "k1__k2__length_scale[1] at upper bound 1000",
+        "k1__k2__length_scale[2] at upper bound 1000",
+        "k2__noise_level at lower bound 1e-05",
+    ]
+    assert all(issubclass(w.category, ConvergenceWarning) for w in record)
+    assert not any("length_scale" in str(w.message) for w in record)
+
+
+def test_noisy_property_fit_reaches_no_bound_and_does_not_warn():
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-2, 2, size=(30, 1))
+    y = np.sin(X[:, 0]) + 0.1 * rng.normal(size=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gp = PropertyGP(random_state=0).fit(X, y)
+    assert gp.bounds_reached_ == []
+    noise = gp.kernel_.k2.noise_level * gp.y_std_**2
+    assert np.sqrt(noise) == pytest.approx(0.1, rel=0.35)
+
+
+def test_bounds_reached_of_a_kernel_set_by_hand():
+    kernel = ConstantKernel(1e2, (1e-3, 1e2)) * RBF([1e-2, 3.0], (1e-2, 1e3)) + WhiteKernel(
+        0.5, (1e-5, 1e1)
+    )
+    assert bounds_reached(kernel) == [
+        "k1__k1__constant_value at upper bound 100",
+        "k1__k2__length_scale[0] at lower bound 0.01",
+    ]
 
 
 @pytest.mark.slow
