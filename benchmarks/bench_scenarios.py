@@ -27,6 +27,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import sys
@@ -169,13 +170,17 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _option(text: str) -> tuple[str, int | float]:
-    """``"name=value"`` -> (name, int or float value)."""
+def _option(text: str) -> tuple[str, Any]:
+    """``"name=value"`` -> (name, Python literal: a number, or a tuple such as zones)."""
     name, sep, value = text.partition("=")
     if not sep or not name:
         raise SystemExit(f"--scenario-option must read NAME=VALUE, got {text!r}")
-    number = float(value)
-    return name, int(number) if number.is_integer() and "." not in value else number
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        raise SystemExit(
+            f"--scenario-option value must be a Python literal, got {value!r}"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -191,7 +196,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="override a generator setting, e.g. background_height=0.0128 (repeatable)",
+        help="override a generator setting with a Python literal, e.g. background_height=0.0128 "
+        'or "background_centres=((18, 30), (62, 80))" (repeatable)',
     )
     args = parser.parse_args(argv)
 
@@ -199,6 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.scenario_option:
         options = dict(_option(text) for text in args.scenario_option)
         settings = {**settings, "scenario_kwargs": {**settings["scenario_kwargs"], **options}}
+    settings = json.loads(json.dumps(settings))  # tuples as lists, comparable with a stored run
     seeds = [args.first_seed] if args.quick else range(args.first_seed, args.seeds)
     out = args.out or RESULTS / ("scenarios_quick.json" if args.quick else "scenarios.json")
     results: dict[str, Any] = {"scenarios": {}}

@@ -158,3 +158,30 @@ def test_scenarios_repeat_for_a_seed_and_differ_across_seeds():
     first, again = datasets.weak_band(seed=1), datasets.weak_band(seed=1)
     np.testing.assert_array_equal(first.series.y, again.series.y)
     assert not np.allclose(first.series.y, datasets.weak_band(seed=2).series.y)
+
+
+def test_unknown_background_zones_space_centres_evenly_and_shuffle_them():
+    scenario = datasets.unknown_background(seed=0, background_centres=((18, 30), (62, 80)))
+    centres = scenario.series.properties["background_centre"].to_numpy()
+    np.testing.assert_allclose(
+        np.sort(centres), [18.0, 21.0, 24.0, 27.0, 30.0, 62.0, 66.5, 71.0, 75.5, 80.0]
+    )
+    assert not np.all(np.diff(centres) > 0)  # shuffled
+    assert scenario.settings["background_centres"] == ((18.0, 30.0), (62.0, 80.0))
+    odd = datasets.unknown_background(seed=0, n_samples=5, background_centres=((0, 1), (5, 6)))
+    np.testing.assert_allclose(
+        np.sort(odd.series.properties["background_centre"]), [0.0, 0.5, 1.0, 5.0, 6.0]
+    )
+
+
+@pytest.mark.parametrize(
+    ("centres", "error", "match"),
+    [
+        (((30, 18),), ValueError, "low < high"),
+        ((1.0,), TypeError, r"got \(1.0,\)"),
+        ("ab", TypeError, "pair or a sequence of such pairs"),
+    ],
+)
+def test_unknown_background_rejects_bad_centres(centres, error, match):
+    with pytest.raises(error, match=match):
+        datasets.unknown_background(seed=0, background_centres=centres)
