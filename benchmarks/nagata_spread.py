@@ -1,0 +1,67 @@
+"""Seed-to-seed spread of the Nagata 2012 free energies for chosen K and sampler settings.
+
+One ``deconv.free_energy`` call per key and K (library defaults unless ``--sampler`` overrides
+them), printed as JSON lines and summarised as mean, sd over keys and mean reported se, beside
+the nested-sampling reference of ``benchmarks/results/nagata_dynesty.json``.
+
+Run::
+
+    python benchmarks/nagata_spread.py --keys 0-9 --ks 4 5
+    python benchmarks/nagata_spread.py --keys 0-4 --ks 4 --sampler '{"n_warmup": 1500}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+import datasets
+import deconv
+
+REFERENCE = Path(__file__).resolve().parent / "results" / "nagata_dynesty.json"
+
+
+def _keys(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    return list(range(int(first), int(last or first) + 1))
+
+
+def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=_keys, default=_keys("0-9"), help="e.g. 0-9 or 3")
+    parser.add_argument("--ks", type=int, nargs="+", default=[4, 5])
+    parser.add_argument("--sampler", type=json.loads, default={}, help="JSON of settings")
+    args = parser.parse_args(argv)
+    spectrum = datasets.nagata2012(seed=0).spectrum
+    rows = []
+    for key in args.keys:
+        for k in args.ks:
+            started = time.perf_counter()
+            result = deconv.free_energy(
+                spectrum, k, shape="gaussian", baseline="none", priors="nagata2012", key=key,
+                compute_wbic=False, sampler=args.sampler,
+            )  # fmt: skip
+            row = {"K": k, "key": key, "F": result.free_energy, "se": result.free_energy_se,
+                   "wall_s": time.perf_counter() - started}  # fmt: skip
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    reference = {r["K"]: r["F_mean"] for r in json.loads(REFERENCE.read_text())["per_K"]}
+    values = {}
+    for k in args.ks:
+        f = np.array([r["F"] for r in rows if r["K"] == k])
+        se = np.mean([r["se"] for r in rows if r["K"] == k])
+        sd = f.std(ddof=1) if f.size > 1 else float("nan")
+        print(
+            f"K={k}: mean {f.mean():.3f} sd {sd:.3f} mean se {se:.3f} "
+            f"(reference {reference[k]:.3f})"
+        )
+        values[k] = f
+    return values
+
+
+if __name__ == "__main__":
+    main()
