@@ -15,14 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
+from bench_evidence import reference
 
 import datasets
 import deconv
-
-REFERENCE = Path(__file__).resolve().parent / "results" / "nagata_dynesty.json"
 
 
 def _keys(text: str) -> list[int]:
@@ -49,7 +47,7 @@ def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
                    "wall_s": time.perf_counter() - started}  # fmt: skip
             rows.append(row)
             print(json.dumps(row), flush=True)
-    reference = {r["K"]: r["F_mean"] for r in json.loads(REFERENCE.read_text())["per_K"]}
+    nested = {k: row["F_mean"] for k, row in reference().items()}
     values = {}
     for k in args.ks:
         f = np.array([r["F"] for r in rows if r["K"] == k])
@@ -57,7 +55,7 @@ def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
         sd = f.std(ddof=1) if f.size > 1 else float("nan")
         print(
             f"K={k}: mean {f.mean():.3f} sd {sd:.3f} mean se {se:.3f} "
-            f"(reference {reference[k]:.3f})"
+            f"(reference {nested.get(k, float('nan')):.3f})"
         )
         values[k] = f
     return values

@@ -202,11 +202,12 @@ def unknown_background(
         component (its centres in ``series.properties["background_centre"]``).
     """
     v.check_positive_int("n_samples", n_samples, minimum=3)
+    zones, single = _zones(background_centres)
     rng = np.random.default_rng(seed)
     x = np.linspace(0.0, 100.0, n_points)
     second = np.linspace(0.15, 0.45, n_samples)[rng.permutation(n_samples)]
     first = rng.uniform(0.8, 1.2, n_samples)
-    centres = _background_centres(background_centres, n_samples, rng)
+    centres = _background_centres(zones, single, n_samples, rng)
     rows, truths = [], []
     for i in range(n_samples):
         peaks = {**TWO_BANDS, "height": (first[i], second[i])}
@@ -234,19 +235,19 @@ def unknown_background(
         "n_points": n_points,
         "background_height": background_height,
         "background_fwhm": background_fwhm,
-        "background_centres": _as_tuples(background_centres),
+        "background_centres": zones[0] if single else tuple(zones),
         "property_noise": property_noise,
     }
     return Scenario(series, "property", 2, "gaussian", table, settings)
 
 
-def _background_centres(spec: Any, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-    """Centres U(low, high) for a pair; for a sequence of pairs (zones), evenly spaced inside
-    each zone (samples split as evenly as possible between zones), then shuffled."""
-    if np.ndim(spec) == 1:
-        low, high = _check_zones("background_centres", [spec], shown=spec)[0]
-        return rng.uniform(low, high, n_samples)
-    zones = _check_zones("background_centres", spec)
+def _background_centres(
+    zones: list[tuple[float, float]], single: bool, n_samples: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Centres U(low, high) for a single pair; for zones, evenly spaced inside each zone
+    (samples split as evenly as possible between zones), then shuffled."""
+    if single:
+        return rng.uniform(*zones[0], n_samples)
     groups = np.array_split(np.arange(n_samples), len(zones))
     centres = np.concatenate(
         [np.linspace(lo, hi, len(group)) for (lo, hi), group in zip(zones, groups, strict=True)]
@@ -254,21 +255,19 @@ def _background_centres(spec: Any, n_samples: int, rng: np.random.Generator) -> 
     return centres[rng.permutation(n_samples)]
 
 
-def _check_zones(name: str, zones: Any, shown: Any = None) -> list[tuple[float, float]]:
-    shown = zones if shown is None else shown
+def _zones(spec: Any) -> tuple[list[tuple[float, float]], bool]:
+    """The (low, high) pairs of ``background_centres`` and whether it was one pair."""
     try:
-        pairs = [(float(lo), float(hi)) for lo, hi in zones]
+        single = all(np.isscalar(bound) for bound in spec)
+        pairs = [(float(lo), float(hi)) for lo, hi in ([spec] if single else spec)]
     except (TypeError, ValueError):
         raise TypeError(
-            f"{name} must be a (low, high) pair or a sequence of such pairs, got {shown!r}"
+            "background_centres must be a (low, high) pair or a sequence of such pairs, "
+            f"got {spec!r}"
         ) from None
     if not pairs or any(not (np.isfinite(lo) and np.isfinite(hi) and lo < hi) for lo, hi in pairs):
-        raise ValueError(f"{name} must hold finite pairs with low < high, got {shown!r}")
-    return pairs
-
-
-def _as_tuples(value: Any) -> Any:
-    return tuple(map(float, value)) if np.ndim(value) == 1 else tuple(map(_as_tuples, value))
+        raise ValueError(f"background_centres must hold finite pairs with low < high, got {spec!r}")
+    return pairs, single
 
 
 PLA_PEAKS = {"centre": (1720.0, 1757.0, 1777.0), "fwhm": (24.0, 22.0, 12.0), "eta": (0.3, 0.4, 0.4)}
