@@ -16,6 +16,12 @@ stepping-stone product (Xie et al. 2011)::
 each factor a log-mean-exp over post-warm-up draws. Bennett's acceptance ratio between neighbours
 and thermodynamic integration (trapezoid rule) on the same draws are reported as cross-checks.
 
+Replicas start at the starting points in proportion to each point's Laplace evidence
+(log p(θ) p(y|θ) + log |det (P + H)^(-1/2)|, floored 5 nat below the best), the heaviest at the
+top of the ladder, not one share per point: a light optimum that holds a few replicas can keep
+them for thousands of sweeps (Nagata 2012, K = 4: a peak parked beyond the data's edge held half
+of the β = 1 draws and moved F by 0.7 nat).
+
 Tuning, all inside one jitted function (warm-up of ``n_warmup`` sweeps, shared by the runs):
 
 * The initial ladder and the default number of temperatures come from a Laplace model at the best
@@ -1253,10 +1259,51 @@ def _init_points(init: PyTree) -> tuple[np.ndarray, PyTree]:
     return np.asarray(points), template
 
 
-def _tile(points: np.ndarray, n_runs: int, n_temps: int) -> np.ndarray:
-    """Starting positions (R, L, d): the init points cycled over runs and temperatures."""
-    index = np.arange(n_runs * n_temps) % points.shape[0]
-    return points[index].reshape(n_runs, n_temps, -1)
+def _tile(
+    points: np.ndarray, n_runs: int, n_temps: int, log_weights: np.ndarray | None = None
+) -> np.ndarray:
+    """Starting positions (R, L, d).
+
+    Without weights the points are cycled over runs and temperatures. With weights, each run's
+    L slots go to the points in proportion to exp(log_weights) (systematic allocation, its
+    offset shifted from run to run), the heaviest point at the top of the ladder.
+    """
+    if log_weights is None or not np.any(np.isfinite(log_weights)):
+        index = np.arange(n_runs * n_temps) % points.shape[0]
+        return points[index].reshape(n_runs, n_temps, -1)
+    order = np.argsort(-log_weights, kind="stable")  # heaviest first
+    weights = np.exp(log_weights[order] - np.max(log_weights))
+    cumulative = np.cumsum(weights / weights.sum())
+    offsets = (np.arange(n_runs)[:, None] + 0.5) / n_runs
+    u = (np.arange(n_temps)[None, :] + offsets) / n_temps
+    index = np.minimum(np.searchsorted(cumulative, u, side="right"), points.shape[0] - 1)
+    return points[order[index[:, ::-1]]]  # reversed: the heaviest fills the top slots
+
+
+def _start_log_weights(problem: _Problem) -> np.ndarray | None:
+    """Laplace log evidence of every start, floored ``_reference.WEIGHT_FLOOR`` below the best.
+
+    log p(θ) p(y|θ) + log |det (P + H)^(-1/2)| at each optimum: replicas start at the optima
+    in proportion to the posterior mass around them, not one share each. A replica started
+    in a light optimum can stay there for thousands of sweeps and bias log Z: on Nagata 2012
+    with K = 4, optima holding a fourth peak parked beyond the data (x < 0, fitting the noise
+    at the edge; about 1 % of the posterior) held half of the β = 1 draws of keys 6 and 8
+    through 4000 sweeps and read F 0.6-0.7 nat low.
+    """
+    if problem.log_targets is None or problem.precisions is None:
+        return None
+    log_weights = np.full(problem.points.shape[0], -np.inf)
+    starts = zip(
+        problem.points, problem.precisions, problem.curvatures, problem.log_targets, strict=True
+    )
+    for i, (x, precision, curvature, value) in enumerate(starts):
+        root = _posterior_root(x, precision, curvature)
+        if np.isfinite(value) and np.all(np.isfinite(root)):
+            log_weights[i] = value + np.linalg.slogdet(root)[1]
+    if not np.any(np.isfinite(log_weights)):
+        return None
+    floor = np.max(log_weights) - _reference.WEIGHT_FLOOR
+    return np.where(np.isfinite(log_weights), np.maximum(log_weights, floor), -np.inf)
 
 
 def _check_betas(betas: Any) -> np.ndarray:
@@ -1428,8 +1475,10 @@ def replica_exchange(
         Non-finite values are treated as -inf (rejected moves).
     init : pytree
         Starting points: every leaf has a leading axis of the same length (e.g. several optima of
-        a multi-start optimiser). Replicas start from these, cycled; starting anywhere does not
-        bias replica exchange, but good optima shorten the warm-up.
+        a multi-start optimiser). Replicas start from these in proportion to their Laplace
+        evidence (the heaviest at the top of the ladder); starting anywhere does not bias
+        replica exchange in the limit, but a light optimum holding many replicas can hold them
+        for longer than the run.
     key : jax.Array
         PRNG key.
     n_temperatures : int, optional
@@ -1544,7 +1593,7 @@ def replica_exchange(
         swap_rounds=swap_rounds,
         exact_base=path.reference == "laplace",
     )
-    x0 = _tile(problem.points, cfg.n_independent, cfg.n_temperatures)
+    x0 = _tile(problem.points, cfg.n_independent, cfg.n_temperatures, _start_log_weights(problem))
     log_step = jnp.full(ladder.size, _initial_log_step(x0.shape[-1]))
     tuning = _cold_tuning(ladder, log_step, path.laplace)
     schedule = _schedule(n_warmup, adapt_ladder=bool(adapt_ladder), adapt_metric=True)
@@ -1611,7 +1660,9 @@ def _warm_run(
         problem = _prepare(log_prior, log_likelihood, init, data)
         path, path_data, _ = _reference_path(log_prior, log_likelihood, problem, data)
         densities = (path.base, path.excess)
-        positions = _tile(problem.points, n_independent, int(betas.size))
+        positions = _tile(
+            problem.points, n_independent, int(betas.size), _start_log_weights(problem)
+        )
         cfg = cfg._replace(exact_base=True)
     schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=False)
     carry, trace, compile_time = _execute(
@@ -1728,7 +1779,7 @@ def wbic(
         preconditioner="gradient",
         swap_rounds=1,
     )
-    x0 = _tile(problem.points, cfg.n_independent, 1)
+    x0 = _tile(problem.points, cfg.n_independent, 1, _start_log_weights(problem))
     log_step = jnp.full(1, _initial_log_step(x0.shape[-1]))
     tuning = _cold_tuning(np.array([beta]), log_step, problem.laplace)
     schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=True)

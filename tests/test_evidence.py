@@ -806,6 +806,19 @@ def test_reference_path_misses_a_mode_that_no_start_reaches() -> None:
     assert abs(result.log_z - problem.exact_log_z() - missing) < 0.02
 
 
+def test_starts_are_shared_out_by_laplace_evidence() -> None:
+    from deconv.evidence import _tile
+
+    points = np.arange(3.0)[:, None]
+    # weights 0.3 : 0.6 : 0.1 -> 6 : 12 : 2 of 20 slots (systematic allocation over 4 runs),
+    # the heaviest at the top of every ladder
+    x0 = _tile(points, 4, 5, np.log([0.3, 0.6, 0.1]))[..., 0]
+    np.testing.assert_array_equal(np.bincount(x0.ravel().astype(int), minlength=3), [6, 12, 2])
+    assert np.all(x0[:, -1] == 1.0)
+    # without weights the starts are cycled, one share each
+    np.testing.assert_array_equal(_tile(points, 2, 3)[..., 0], [[0, 1, 2], [0, 1, 2]])
+
+
 def test_reference_mixture_merges_repeated_optima_and_floors_weights() -> None:
     from deconv import _reference
     from deconv.evidence import _posterior_root

@@ -113,6 +113,21 @@ def test_unknown_model_prior_label_fails_before_any_computation(nagata):
         )
 
 
+def test_a_light_optimum_does_not_hold_the_replicas(nagata):
+    """Key 6 at K = 4 finds an optimum with a fourth peak parked at x = -0.11, fitting the noise
+    at the data's edge (about 1 % of the posterior). With one share of the replicas per optimum
+    it held half of the beta = 1 draws for 4000 sweeps and F read -244.71; with the starts
+    shared out by Laplace evidence F reads -244.03 (nested sampling: -244.04 +- 0.05)."""
+    result = free_energy(
+        nagata, 4, shape="gaussian", baseline="none", priors="nagata2012", key=6,
+        compute_wbic=False,
+    )  # fmt: skip
+    assert (result.fit.optima["centres"].map(min) < 0).any()  # the parked optimum is there
+    centres = np.asarray(result.fit.idata.posterior["centre"])
+    assert np.mean(centres[..., 0] < 0.3) < 0.05
+    assert result.free_energy == pytest.approx(-244.04, abs=0.15)
+
+
 NAGATA_REFERENCE = Path(__file__).resolve().parents[1] / "benchmarks/results/nagata_dynesty.json"
 
 
@@ -134,21 +149,21 @@ def nagata_ten_seeds(nagata):
 
 
 @pytest.mark.slow
-def test_nagata_free_energies_are_precise_up_to_k3(nagata_ten_seeds):
-    """Issue 3's precision test, the part that holds (docs/benchmarks.md, 10 seeds)."""
+def test_nagata_free_energies_are_precise_up_to_k4(nagata_ten_seeds):
+    """Issue 3's precision test, the part that holds (docs/benchmarks.md, 10 seeds: argmin 3 in
+    10 of 10, sd 0.02-0.07 nat for K = 1-4, offsets from nested sampling -0.10..+0.10)."""
     free_energies, chosen, offsets = nagata_ten_seeds
-    assert chosen.count(3) >= 8
-    assert np.all(free_energies[:, :3].std(axis=0, ddof=1) <= 0.1)
-    assert np.all(np.abs(offsets[:3]) <= 0.15)
+    assert chosen.count(3) >= 9
+    assert np.all(free_energies[:, :4].std(axis=0, ddof=1) <= 0.1)
+    assert np.all(np.abs(offsets) <= 0.15)
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="K = 4-5: sd 0.18 and 0.27 nat; argmin 3 in 8-9 of 10 (benchmarks)")
-def test_nagata_free_energies_are_precise_for_k4_and_k5(nagata_ten_seeds):
-    free_energies, chosen, offsets = nagata_ten_seeds
-    assert chosen.count(3) >= 9
-    assert np.all(free_energies[:, 3:].std(axis=0, ddof=1) <= 0.1)
-    assert np.all(np.abs(offsets[3:]) <= 0.15)
+@pytest.mark.xfail(reason="K = 5: sd 0.18 nat over 10 seeds (a surplus peak parked at the data's "
+                   "left edge is a trap; docs/benchmarks.md)", strict=False)  # fmt: skip
+def test_nagata_free_energy_is_precise_for_k5(nagata_ten_seeds):
+    free_energies, _, _ = nagata_ten_seeds
+    assert free_energies[:, 4].std(ddof=1) <= 0.1
 
 
 @pytest.mark.slow
