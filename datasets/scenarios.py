@@ -158,11 +158,12 @@ def unknown_background(
     background_fwhm: float = 20.0,
     background_centres: tuple[float, float] | Sequence[tuple[float, float]] = (10.0, 90.0),
     property_noise: float = 0.01,
+    driver_heights: tuple[float, float] = (0.15, 0.45),
 ) -> Scenario:
     """Scenario (b): two bands on a broad background component that no candidate models.
 
     Gaussian bands at 40 (FWHM 10, height U(0.8, 1.2)) and 55 (FWHM 8, heights evenly spaced
-    over 0.15-0.45 and shuffled; its area drives the property) on x = 0..100 with a linear
+    over ``driver_heights`` and shuffled; its area drives the property) on x = 0..100 with a linear
     baseline (0.05 + 0.001 x), plus a broad Gaussian component of FWHM ``background_fwhm`` and
     height ``background_height`` whose centre is drawn per sample from
     U(``background_centres``) (a ``(low, high)`` pair), or, when ``background_centres`` is a
@@ -183,11 +184,12 @@ def unknown_background(
     seed : int
         Seed of the heights, background centres, spectral noise and property noise.
     n_samples, noise, n_points, background_height, background_fwhm, background_centres,
-    property_noise
-        Documented settings (defaults: 10, 0.01, 250, 0.012, 20, (10, 90), 0.01). Zones such as
-        ``((18, 30), (62, 80))`` keep every background where a K = 3 fit takes it (on either
-        side of the bands, away from the edges), which removes the sample-to-sample clustering
-        of F(3) - F(2) by background position that uniform centres cause.
+    property_noise, driver_heights
+        Documented settings (defaults: 10, 0.01, 250, 0.012, 20, (10, 90), 0.01, (0.15, 0.45)).
+        Zones such as ``((18, 30), (62, 80))`` keep every background where a K = 3 fit takes it
+        (on either side of the bands, away from the edges), which removes the sample-to-sample
+        clustering of F(3) - F(2) by background position that uniform centres cause. A wider
+        ``driver_heights`` makes the driving area a more precise feature.
 
     Raises
     ------
@@ -205,7 +207,7 @@ def unknown_background(
     zones, single = _zones(background_centres)
     rng = np.random.default_rng(seed)
     x = np.linspace(0.0, 100.0, n_points)
-    second = np.linspace(0.15, 0.45, n_samples)[rng.permutation(n_samples)]
+    second = np.linspace(*driver_heights, n_samples)[rng.permutation(n_samples)]
     first = rng.uniform(0.8, 1.2, n_samples)
     centres = _background_centres(zones, single, n_samples, rng)
     rows, truths = [], []
@@ -237,6 +239,7 @@ def unknown_background(
         "background_fwhm": background_fwhm,
         "background_centres": zones[0] if single else tuple(zones),
         "property_noise": property_noise,
+        "driver_heights": tuple(driver_heights),
     }
     return Scenario(series, "property", 2, "gaussian", table, settings)
 

@@ -152,6 +152,13 @@ def test_unknown_background_documented_settings():
     assert centres.min() >= 10.0 and centres.max() <= 90.0
     np.testing.assert_allclose(centres[:3], BACKGROUND_CENTRES_B0, atol=1e-6)
     assert scenario.true_n_peaks == 2
+    assert settings["driver_heights"] == (0.15, 0.45)
+    driving = scenario.peaks.query("peak == 2")["height"].to_numpy()
+    np.testing.assert_allclose(np.sort(driving), np.linspace(0.15, 0.45, 10))
+    wide = datasets.unknown_background(seed=0, driver_heights=(0.1, 1.5)).peaks
+    np.testing.assert_allclose(
+        np.sort(wide.query("peak == 2")["height"].to_numpy()), np.linspace(0.1, 1.5, 10)
+    )
 
 
 def test_scenarios_repeat_for_a_seed_and_differ_across_seeds():
