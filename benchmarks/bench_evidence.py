@@ -13,6 +13,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_evidence.py --kmax 5 --seeds 3 --dynesty-runs 2 \\
         --dynesty-nlive 500 --out benchmarks/results/bench_evidence.json
+    .venv/bin/python benchmarks/bench_evidence.py --seeds 10 --dynesty-runs 0 \\
+        --sampler '{"n_samples": 2000}'          # a cheaper setting of ours
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from deconv.inference import make_problem, multi_start_map  # noqa: E402
 from deconv.selection import _inits, evidence_densities, select  # noqa: E402
 
 
-def ours(spectrum, ks: list[int], seeds: list[int], reference: str = "auto") -> dict[int, dict]:
+def ours(
+    spectrum, ks: list[int], seeds: list[int], reference: str = "auto", sampler: dict | None = None
+) -> dict[int, dict]:
     out: dict[int, dict] = {k: {"F": [], "se": [], "wall": [], "grads": []} for k in ks}
     totals = []
     for seed in seeds:
@@ -49,7 +53,7 @@ def ours(spectrum, ks: list[int], seeds: list[int], reference: str = "auto") -> 
             key=seed,
             compute_wbic=False,
             progress=False,
-            sampler={"reference": reference},
+            sampler={"reference": reference, **(sampler or {})},
         )
         totals.append(time.perf_counter() - started)
         for k in ks:
@@ -155,10 +159,14 @@ def main(argv: list[str] | None = None) -> None:
         "--reference", choices=("auto", "prior", "laplace"), default="auto",
         help="the beta = 0 end of our ladder (replica_exchange's reference)",
     )  # fmt: skip
+    parser.add_argument(
+        "--sampler", type=json.loads, default={},
+        help='JSON of replica-exchange settings for ours, e.g. \'{"n_samples": 2000}\'',
+    )  # fmt: skip
     args = parser.parse_args(argv)
     spectrum = datasets.nagata2012(seed=0).spectrum
     ks = list(range(1, args.kmax + 1))
-    mine = ours(spectrum, ks, list(range(args.seeds)), args.reference)
+    mine = ours(spectrum, ks, list(range(args.seeds)), args.reference, args.sampler)
     screen = wbic_screen(spectrum, ks)
     nested = dynesty_runs(ks, args.dynesty_runs, args.dynesty_nlive) if args.dynesty_runs else {}
     text = table(ks, mine, screen, nested, reference())
