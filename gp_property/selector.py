@@ -169,8 +169,9 @@ def select_series(
     warm_start : bool
         Under each candidate, start every sample's replica exchange where the previous
         sample's ended (its replicas, ladder and metric), with a warm-up of ``warm_warmup``
-        step-size-only sweeps: about three times fewer gradient evaluations for the same
-        standard error when neighbouring spectra are alike (see ``docs/benchmarks.md``).
+        step-size-only sweeps: about 1.6 times fewer gradient evaluations at a standard error
+        about 1.1 times the cold runs' when neighbouring spectra are alike (weak_band, six
+        spectra; ``tests/test_batch.py``).
         Order the series so that neighbours are similar (e.g. by the property or by time).
     warm_warmup : int
         Warm-up sweeps of a warm-started run.
