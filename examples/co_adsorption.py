@@ -17,7 +17,7 @@ Run from the repository root::
 
     python examples/co_adsorption.py [--quick] [--out co_adsorption]
 
-(about 20 minutes on two cores; ``--quick``: 4 spectra at coarse resolution, about a minute.)
+(about 20 minutes on two cores; ``--quick``: 4 spectra at coarse resolution, about two minutes.)
 The shared data are found in ``$SPECBAYES_SHARED_DATA`` or in ``../shared/data`` beside the
 repository.
 """
@@ -72,7 +72,7 @@ def load_series(*, step: int, samples: list[int] | None, source_pressures: bool)
 
 def main(argv: list[str] | None = None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5 spectra, coarse, short runs")
+    parser.add_argument("--quick", action="store_true", help="4 spectra, coarse, short runs")
     parser.add_argument("--out", type=Path, default=Path("co_adsorption"))
     parser.add_argument("--source-pressures", action="store_true", help="keep 0.26 torr")
     args = parser.parse_args(argv)
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None):
 
     if args.quick:
         samples, step, candidates = [0, 6, 12, 18], 4, [2, 3]
-        sampler = {"n_warmup": 150, "n_samples": 200, "n_independent": 2}
+        sampler = {"n_warmup": 500, "n_samples": 300, "n_independent": 2}
     else:
         samples, step, candidates = None, 2, [2, 3, 4]
         sampler = {"n_samples": 1000, "n_independent": 2}
