@@ -1478,7 +1478,9 @@ def replica_exchange(
         a multi-start optimiser). Replicas start from these in proportion to their Laplace
         evidence (the heaviest at the top of the ladder); starting anywhere does not bias
         replica exchange in the limit, but a light optimum holding many replicas can hold them
-        for longer than the run.
+        for longer than the run. With the replicas this concentrated, warm-ups much shorter
+        than the default tune the ladder poorly (150 sweeps: F 60 nat off on a K = 3 IR band;
+        ``docs/benchmarks.md``).
     key : jax.Array
         PRNG key.
     n_temperatures : int, optional
