@@ -65,6 +65,21 @@ def draw(key: Array, reference: Reference, n: int) -> Array:
     return reference.means[component] + jnp.einsum("nab,nb->na", reference.roots[component], z)
 
 
+def laplace_log_evidence(log_targets: np.ndarray, roots: np.ndarray) -> np.ndarray:
+    """log p(θ) p(y|θ) + log |det R| at every point (``roots`` R: square roots of the Laplace
+    covariances), -inf where either is not finite: the Laplace evidence up to the d/2 log 2π
+    that all points share."""
+    finite = np.isfinite(log_targets) & np.all(np.isfinite(roots), axis=(1, 2))
+    log_dets = [np.linalg.slogdet(r)[1] if ok else 0.0 for r, ok in zip(roots, finite, strict=True)]
+    return np.where(finite, log_targets + np.asarray(log_dets), -np.inf)
+
+
+def floored(log_weights: np.ndarray) -> np.ndarray:
+    """Log weights raised to at least ``WEIGHT_FLOOR`` nat below the heaviest (-inf kept)."""
+    floor = np.max(log_weights) - WEIGHT_FLOOR
+    return np.where(np.isfinite(log_weights), np.maximum(log_weights, floor), -np.inf)
+
+
 def build(points: np.ndarray, log_targets: np.ndarray, roots: np.ndarray) -> Reference:
     """The mixture over the distinct optima among ``points`` (n, d).
 
@@ -74,9 +89,10 @@ def build(points: np.ndarray, log_targets: np.ndarray, roots: np.ndarray) -> Ref
     """
     dim = points.shape[1]
     radius = chi2.ppf(SAME_MODE_QUANTILE, dim)
+    evidence = laplace_log_evidence(log_targets, roots)
     means, kept_roots, inverses, log_dets, log_evidence = [], [], [], [], []
     for i in np.argsort(-log_targets):
-        if not (np.isfinite(log_targets[i]) and np.all(np.isfinite(roots[i]))):
+        if not np.isfinite(evidence[i]):
             continue
         kept = zip(means, inverses, strict=True)
         if any(np.sum((inv @ (points[i] - m)) ** 2) < radius for m, inv in kept):
@@ -84,12 +100,12 @@ def build(points: np.ndarray, log_targets: np.ndarray, roots: np.ndarray) -> Ref
         means.append(points[i])
         kept_roots.append(roots[i])
         inverses.append(np.linalg.inv(roots[i]))
-        log_dets.append(np.linalg.slogdet(roots[i])[1])
-        log_evidence.append(log_targets[i] + log_dets[-1])
+        log_evidence.append(evidence[i])
+        log_dets.append(evidence[i] - log_targets[i])
     if not means:
         v.fail("init", "contain a point with a finite Laplace approximation (reference)", points)
     log_evidence = np.asarray(log_evidence)
-    log_weights = np.maximum(log_evidence, log_evidence.max() - WEIGHT_FLOOR)
+    log_weights = floored(log_evidence)
     log_weights = log_weights - np.logaddexp.reduce(log_weights)
     log_norms = log_weights - np.asarray(log_dets) - 0.5 * dim * math.log(2.0 * math.pi)
     arrays = (means, kept_roots, inverses, log_weights, log_norms)

@@ -1093,17 +1093,19 @@ def _posterior_root(x: np.ndarray, precision: np.ndarray, curvature: np.ndarray)
     return np.asarray(_laplace_root(laplace, jnp.ones(1))[0])
 
 
+def _posterior_roots(problem: _Problem) -> np.ndarray:
+    """:func:`_posterior_root` at every start, shape (n, d, d)."""
+    starts = zip(problem.points, problem.precisions, problem.curvatures, strict=True)
+    return np.asarray(
+        [_posterior_root(x, precision, curvature) for x, precision, curvature in starts]
+    )
+
+
 def _reference_path(
     log_prior: LogDensity, log_likelihood: LogDensity, problem: _Problem, data: PyTree
 ) -> tuple[_reference.Path, PyTree, _Laplace]:
     """The reference path's densities, their data and the Laplace model of its best mode."""
-    roots = [
-        _posterior_root(x, precision, curvature)
-        for x, precision, curvature in zip(
-            problem.points, problem.precisions, problem.curvatures, strict=True
-        )
-    ]
-    mixture = _reference.build(problem.points, problem.log_targets, np.asarray(roots))
+    mixture = _reference.build(problem.points, problem.log_targets, _posterior_roots(problem))
     path = _reference.path(log_prior, log_likelihood, takes_data=data is not None)
     zeros = jnp.zeros(problem.points.shape[1])
     return path, (data, mixture), _Laplace(mixture.means[0], mixture.roots[0], zeros, zeros)
@@ -1281,29 +1283,14 @@ def _tile(
 
 
 def _start_log_weights(problem: _Problem) -> np.ndarray | None:
-    """Laplace log evidence of every start, floored ``_reference.WEIGHT_FLOOR`` below the best.
-
-    log p(θ) p(y|θ) + log |det (P + H)^(-1/2)| at each optimum: replicas start at the optima
-    in proportion to the posterior mass around them, not one share each. A replica started
-    in a light optimum can stay there for thousands of sweeps and bias log Z: on Nagata 2012
-    with K = 4, optima holding a fourth peak parked beyond the data (x < 0, fitting the noise
-    at the edge; about 1 % of the posterior) held half of the β = 1 draws of keys 6 and 8
-    through 4000 sweeps and read F 0.6-0.7 nat low.
-    """
+    """Laplace log evidence of every start, floored as the reference mixture's weights are
+    (see the module notes on starting points); None where it cannot be computed."""
     if problem.log_targets is None or problem.precisions is None:
         return None
-    log_weights = np.full(problem.points.shape[0], -np.inf)
-    starts = zip(
-        problem.points, problem.precisions, problem.curvatures, problem.log_targets, strict=True
-    )
-    for i, (x, precision, curvature, value) in enumerate(starts):
-        root = _posterior_root(x, precision, curvature)
-        if np.isfinite(value) and np.all(np.isfinite(root)):
-            log_weights[i] = value + np.linalg.slogdet(root)[1]
+    log_weights = _reference.laplace_log_evidence(problem.log_targets, _posterior_roots(problem))
     if not np.any(np.isfinite(log_weights)):
         return None
-    floor = np.max(log_weights) - _reference.WEIGHT_FLOOR
-    return np.where(np.isfinite(log_weights), np.maximum(log_weights, floor), -np.inf)
+    return _reference.floored(log_weights)
 
 
 def _check_betas(betas: Any) -> np.ndarray:
