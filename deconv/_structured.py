@@ -5,6 +5,11 @@ in arrays: the axis, the intensities, the per-point noise and the priors in inte
 (scaled from each spectrum's data). :func:`split` separates a :class:`~deconv.inference.Problem`
 into a hashable :class:`Structure` and those arrays, and :func:`model_kwargs` rebuilds the model
 inside a compiled function from (traced) arrays, so that a new spectrum never recompiles.
+
+The prior arrays travel in an order fixed by their names. NumPyro flattens a distribution's
+fields in the iteration order of a ``set`` of their names, which changes with Python's string
+hashing from one process to the next; in that order the compiled programs took their arguments
+in a different order in every process, and JAX's persistent compilation cache never hit.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpyro import distributions as dist
 from numpyro import handlers
 from numpyro.infer.util import constrain_fn, potential_energy
 
@@ -42,6 +48,7 @@ class Structure(NamedTuple):
     amplitude_kind: str
     treedef: Any
     point_sigma: bool
+    leaf_order: tuple[int, ...] = ()  # flattening index of each prior array, in name order
 
     @property
     def label(self) -> str:
@@ -53,6 +60,14 @@ def supports(model: PeakModel) -> bool:
     return not isinstance(model.baseline, CustomBaseline)
 
 
+def internal_priors(problem: Any) -> dict[str, Any]:
+    """The priors of ``problem`` in internal units, the noise scale's included."""
+    model, scaling = problem.model, problem.scaling
+    internal = scaled_priors(model, scaling)
+    internal.setdefault("sigma", AffineDistribution(model.priors.noise, 0.0, 1.0 / scaling.ys))
+    return internal
+
+
 def split(problem: Any) -> tuple[Structure, dict[str, Any]]:
     """The structure of ``problem`` and its arrays (``u``, ``v``, ``sigma_points``, ``leaves``,
     and ``log_ys``: log-likelihoods in user units are internal ones minus ``log_ys`` a point).
@@ -60,9 +75,9 @@ def split(problem: Any) -> tuple[Structure, dict[str, Any]]:
     A known sigma becomes a constant per-point sigma, so that its value is an array too.
     """
     model, scaling = problem.model, problem.scaling
-    internal = scaled_priors(model, scaling)
-    internal.setdefault("sigma", AffineDistribution(model.priors.noise, 0.0, 1.0 / scaling.ys))
+    internal = internal_priors(problem)
     leaves, treedef = jax.tree_util.tree_flatten(internal)
+    order = leaf_order(internal, leaves)
     n_points = int(np.size(problem.u))
     points = problem.sigma_points
     if points is None and model.priors.sigma is not None:
@@ -76,21 +91,63 @@ def split(problem: Any) -> tuple[Structure, dict[str, Any]]:
         amplitude_kind=model.priors.amplitude_kind,
         treedef=treedef,
         point_sigma=points is not None,
+        leaf_order=order,
     )
     data = {
         "u": jnp.asarray(problem.u),
         "v": jnp.asarray(problem.v),
         "sigma_points": jnp.zeros(n_points) if points is None else jnp.asarray(points),
-        "leaves": [jnp.asarray(leaf, dtype=float) for leaf in leaves],
+        "leaves": [jnp.asarray(leaves[i], dtype=float) for i in order],
         "log_ys": jnp.asarray(np.log(scaling.ys)),
     }
     return structure, data
 
 
+def _named_leaves(node: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """``(name path, array)`` of every leaf of ``node`` in JAX's flattening order; a child is
+    named by its dict key, its distribution field (NumPyro's order) or its position."""
+    children = jax.tree_util.tree_flatten(node, is_leaf=lambda x: x is not node)[0]
+    if len(children) == 1 and children[0] is node:
+        return [(path, node)]
+    if isinstance(node, dict):
+        labels = [str(key) for key in sorted(node)]
+    elif isinstance(node, dist.Distribution):
+        labels = list(type(node).gather_pytree_data_fields())
+    else:
+        labels = [str(i) for i in range(len(children))]
+    if len(labels) != len(children):
+        labels = [str(i) for i in range(len(children))]
+    return [
+        leaf for label, child in zip(labels, children, strict=True)
+        for leaf in _named_leaves(child, (*path, label))
+    ]  # fmt: skip
+
+
+def leaf_order(tree: Any, leaves: list) -> tuple[int, ...]:
+    """Positions in ``leaves`` (JAX's flattening of ``tree``) taken in the order of the arrays'
+    names: the same in every process. Identity where the names cannot be matched."""
+    named = _named_leaves(tree)
+    names = [name for name, _ in named]
+    if len(named) != len(leaves) or len(set(names)) != len(names):
+        return tuple(range(len(leaves)))
+    if not all(a is b for (_, a), b in zip(named, leaves, strict=True)):
+        return tuple(range(len(leaves)))
+    return tuple(sorted(range(len(leaves)), key=names.__getitem__))
+
+
+def _flattening_order(structure: Any, leaves: list) -> list:
+    """``leaves`` given in name order, back in JAX's flattening order of this process."""
+    order = getattr(structure, "leaf_order", ()) or tuple(range(len(leaves)))
+    flattened = [None] * len(leaves)
+    for position, index in enumerate(order):
+        flattened[index] = leaves[position]
+    return flattened
+
+
 def model_kwargs(structure: Any, leaves: list, sigma_points: jnp.ndarray) -> dict:
     """Keyword arguments of :func:`~deconv.model.peak_model` in internal units, the priors
     rebuilt from (traced) arrays; ``structure`` needs the fields of :class:`Structure`."""
-    internal = jax.tree_util.tree_unflatten(structure.treedef, leaves)
+    internal = jax.tree_util.tree_unflatten(structure.treedef, _flattening_order(structure, leaves))
     priors = Priors(
         centre=internal["centre"],
         width=internal[structure.width_kind],

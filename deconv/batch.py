@@ -280,6 +280,7 @@ class _Structure(NamedTuple):
     treedef: Any
     point_sigma: bool
     n_iter: int
+    leaf_order: tuple[int, ...] = ()
 
     @property
     def label(self) -> str:
@@ -588,6 +589,7 @@ def _prepare(settings: _Settings, spectrum: Spectrum, seed: int) -> _Lane:
         treedef=split.treedef,
         point_sigma=split.point_sigma,
         n_iter=settings.n_iter,
+        leaf_order=split.leaf_order,
     )
     return _Lane(
         spectrum=spectrum,
