@@ -34,6 +34,7 @@ _EXPORTS = {
     "replica_exchange": "deconv.evidence",
     "wbic": "deconv.evidence",
     "EvidenceResult": "deconv.evidence",
+    "enable_compilation_cache": "deconv._jax",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -20,12 +20,15 @@ Commands:
     Summarise any folder written by the commands above in ``report.md`` and ``report.html``.
 
 User mistakes end with a one-line error and exit code 2, never a traceback. Importing this
-module is cheap: JAX loads only when a command runs.
+module is cheap: JAX loads only when a command runs. Compiled programs are kept in
+``~/.cache/specbayes/jax`` (``SPECBAYES_CACHE_DIR`` to move it, ``SPECBAYES_COMPILATION_CACHE=0``
+to switch it off), so a second run skips most of the compilation.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -692,9 +695,23 @@ COMMANDS = {
 }
 
 
+def _compilation_cache() -> None:
+    """Keep compiled programs between runs (see ``deconv.enable_compilation_cache``), unless
+    ``SPECBAYES_COMPILATION_CACHE`` is 0, false or no; an unwritable cache is only reported."""
+    if os.environ.get("SPECBAYES_COMPILATION_CACHE", "1").strip().lower() in ("0", "false", "no"):
+        return
+    from deconv._jax import enable_compilation_cache
+
+    try:
+        enable_compilation_cache()
+    except OSError as error:
+        print(f"specbayes: compiling without a disk cache ({error})", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``specbayes`` console command."""
     args = build_parser().parse_args(argv)
+    _compilation_cache()
     try:
         return COMMANDS[args.command](args)
     except (ValueError, TypeError, KeyError, OSError, ReadError) as error:

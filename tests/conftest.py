@@ -12,6 +12,13 @@ matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
 
+# One compilation cache for the whole suite: both xdist workers, the examples and notebooks
+# run in subprocesses and the CLI's own cache (never the user's ~/.cache) share it.
+_CACHE = REPO / ".pytest_cache" / "specbayes-jax"
+os.environ.setdefault("SPECBAYES_CACHE_DIR", str(_CACHE))
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ["SPECBAYES_CACHE_DIR"])
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
 
 def _shared_data_dir() -> Path:
     override = os.environ.get("SPECBAYES_SHARED_DATA")

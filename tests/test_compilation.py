@@ -1,0 +1,106 @@
+"""Compiled programs: the same in every process, and kept on disk between processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+import datasets
+from deconv import _structured
+from deconv.inference import make_problem
+
+REPO = Path(__file__).resolve().parents[1]
+
+# One K = 1 MAP in a fresh process, with the persistent cache in argv[1].
+_ONE_MAP = textwrap.dedent(
+    """
+    import sys
+    import deconv
+    deconv.enable_compilation_cache(sys.argv[1])
+    import datasets
+    from deconv.inference import make_problem, multi_start_map
+    spectrum = datasets.nagata2012(seed=0).spectrum
+    problem = make_problem(spectrum, 1, shape="gaussian", baseline="none", priors="nagata2012")
+    multi_start_map(problem, n_starts=1, n_polish=1)
+    """
+)
+
+
+def _run(script: str, *args: str, hash_seed: int, **env: str) -> str:
+    inherited = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    environment = {**inherited, "PYTHONHASHSEED": str(hash_seed), **env}
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+@pytest.mark.parametrize("shape, baseline", [("pseudo_voigt", "linear"), ("voigt", "quadratic")])
+def test_prior_arrays_travel_in_name_order_and_come_back(shape, baseline):
+    problem = make_problem(datasets.nagata2012(seed=0).spectrum, 2, shape=shape, baseline=baseline)
+    structure, data = problem.structured
+    tree = _structured.internal_priors(problem)
+    named = dict(_structured._named_leaves(tree))
+    assert len(data["leaves"]) == len(named) >= 30
+    for name, leaf in zip(sorted(named), data["leaves"], strict=True):
+        np.testing.assert_array_equal(np.asarray(leaf), np.asarray(named[name], dtype=float))
+    back = _structured._flattening_order(structure, data["leaves"])
+    for leaf, original in zip(back, jax.tree_util.tree_leaves(tree), strict=True):
+        np.testing.assert_array_equal(np.asarray(leaf), np.asarray(original, dtype=float))
+
+
+def test_the_order_of_the_prior_arrays_does_not_depend_on_string_hashing():
+    script = textwrap.dedent(
+        """
+        import datasets
+        from deconv.inference import make_problem
+        spectrum = datasets.nagata2012(seed=0).spectrum
+        problem = make_problem(spectrum, 2, shape="pseudo_voigt", baseline="linear")
+        print([float(x) for leaf in problem.structured[1]["leaves"] for x in leaf.ravel()])
+        """
+    )
+    runs = {_run(script, hash_seed=seed) for seed in (1, 2, 3)}
+    assert len(runs) == 1  # NumPyro's own flattening order changes with the hash seed
+
+
+def test_a_second_process_loads_the_compiled_optimiser(tmp_path):
+    cache = tmp_path / "jax"
+    _run(_ONE_MAP, str(cache), hash_seed=1)
+    first = sorted(p.name for p in cache.glob("jit__structured_bfgs-*-cache"))
+    _run(_ONE_MAP, str(cache), hash_seed=2)
+    second = sorted(p.name for p in cache.glob("jit__structured_bfgs-*-cache"))
+    assert len(first) == 1
+    assert second == first  # a miss would have written a second program under another key
+
+
+def test_enable_compilation_cache_resolves_its_directory(tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys, jax, deconv
+        print(deconv.enable_compilation_cache())
+        print(jax.config.jax_persistent_cache_min_compile_time_secs)
+        """
+    )
+    lines = _run(
+        script, hash_seed=0, SPECBAYES_CACHE_DIR=str(tmp_path / "here"), XDG_CACHE_HOME="/nowhere"
+    ).split()
+    assert lines == [str(tmp_path / "here"), "0.0"]
+    assert (tmp_path / "here").is_dir()
+    environment = {"XDG_CACHE_HOME": str(tmp_path / "xdg"), "SPECBAYES_CACHE_DIR": ""}
+    lines = _run(script, hash_seed=0, **environment).split()
+    assert lines[0] == str(tmp_path / "xdg" / "specbayes" / "jax")
+    given = _run(script, hash_seed=0, JAX_COMPILATION_CACHE_DIR=str(tmp_path / "mine"))
+    assert given.split()[0] == str(tmp_path / "mine")  # the user's own choice is kept
