@@ -104,3 +104,27 @@ def test_enable_compilation_cache_resolves_its_directory(tmp_path):
     assert lines[0] == str(tmp_path / "xdg" / "specbayes" / "jax")
     given = _run(script, hash_seed=0, JAX_COMPILATION_CACHE_DIR=str(tmp_path / "mine"))
     assert given.split()[0] == str(tmp_path / "mine")  # the user's own choice is kept
+
+
+def test_a_new_number_of_starts_does_not_recompile_the_set_up():
+    from deconv import evidence
+    from deconv.inference import multi_start_map
+    from deconv.selection import _densities, _inits
+
+    spectrum = datasets.nagata2012(seed=0).spectrum
+    problem = make_problem(spectrum, 2, shape="gaussian", baseline="none", priors="nagata2012")
+    log_prior, log_likelihood, data = _densities(problem)
+    optima, table = multi_start_map(problem, n_starts=4, seed=0)
+    best = jax.tree_util.tree_map(lambda a: np.asarray(a[:1]), _inits(problem, optima, table))
+    shifts = np.linspace(0.0, 0.04, 5)
+    init = jax.tree_util.tree_map(lambda a: a + shifts.reshape(-1, *[1] * (a.ndim - 1)), best)
+    before = evidence._inspect_jit._cache_size()
+    firsts = [{name: a[:n] for name, a in init.items()} for n in (3, 5)]
+    prepared = [evidence._prepare(log_prior, log_likelihood, i, data) for i in firsts]
+    assert evidence._inspect_jit._cache_size() - before <= 1  # both padded to 8 starts
+    points, template = evidence._init_points(init)
+    flat = evidence._flatten(log_prior, log_likelihood, template, data)
+    expected = [float(flat.log_prior(x) + flat.log_lik(x)) for x in points]
+    for n, problem_n in zip((3, 5), prepared, strict=True):
+        assert problem_n.points.shape == (n, points.shape[1])
+        np.testing.assert_allclose(problem_n.log_targets, expected[:n], rtol=0, atol=1e-9)
