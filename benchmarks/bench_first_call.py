@@ -24,8 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
 
 def child(cache: str | None, seed: int) -> dict:
     started = time.perf_counter()

@@ -48,7 +48,7 @@ class Structure(NamedTuple):
     amplitude_kind: str
     treedef: Any
     point_sigma: bool
-    leaf_order: tuple[int, ...] = ()  # flattening index of each prior array, in name order
+    leaf_order: tuple[int, ...]  # flattening index of each prior array, in name order
 
     @property
     def label(self) -> str:
@@ -128,18 +128,16 @@ def leaf_order(tree: Any, leaves: list) -> tuple[int, ...]:
     names: the same in every process. Identity where the names cannot be matched."""
     named = _named_leaves(tree)
     names = [name for name, _ in named]
-    if len(named) != len(leaves) or len(set(names)) != len(names):
-        return tuple(range(len(leaves)))
-    if not all(a is b for (_, a), b in zip(named, leaves, strict=True)):
+    matched = len(named) == len(leaves) and len(set(names)) == len(names)
+    if not matched or not all(a is b for (_, a), b in zip(named, leaves, strict=True)):
         return tuple(range(len(leaves)))
     return tuple(sorted(range(len(leaves)), key=names.__getitem__))
 
 
 def _flattening_order(structure: Any, leaves: list) -> list:
     """``leaves`` given in name order, back in JAX's flattening order of this process."""
-    order = getattr(structure, "leaf_order", ()) or tuple(range(len(leaves)))
     flattened = [None] * len(leaves)
-    for position, index in enumerate(order):
+    for position, index in enumerate(structure.leaf_order):
         flattened[index] = leaves[position]
     return flattened
 

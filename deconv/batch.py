@@ -280,7 +280,7 @@ class _Structure(NamedTuple):
     treedef: Any
     point_sigma: bool
     n_iter: int
-    leaf_order: tuple[int, ...] = ()
+    leaf_order: tuple[int, ...]
 
     @property
     def label(self) -> str:
