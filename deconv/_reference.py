@@ -156,3 +156,34 @@ def sampler_of(log_base: Callable, data: Any) -> Callable[[Array, int], Array] |
         return None
     reference = data[1]
     return lambda key, n: draw(key, reference, n)
+
+
+def padded(reference: Reference, size: int) -> Reference:
+    """The mixture with weightless components appended up to ``size`` (a fixed shape crosses
+    jit without recompiling for each number of optima)."""
+    n_extra = size - reference.means.shape[0]
+    if n_extra <= 0:
+        return reference
+    dim = reference.means.shape[1]
+    eye = jnp.broadcast_to(jnp.eye(dim), (n_extra, dim, dim))
+    empty = jnp.full(n_extra, -jnp.inf)
+    extra = Reference(jnp.zeros((n_extra, dim)), eye, eye, empty, empty)
+    return Reference(*(jnp.concatenate(pair) for pair in zip(reference, extra, strict=True)))
+
+
+def standard(dim: int, size: int) -> Reference:
+    """A standard normal as a mixture of ``size`` equal components (a placeholder of the same
+    shapes where no mixture can be built)."""
+    eye = jnp.broadcast_to(jnp.eye(dim), (size, dim, dim))
+    log_weights = jnp.full(size, -math.log(size))
+    log_norms = log_weights - 0.5 * dim * math.log(2.0 * math.pi)
+    return Reference(jnp.zeros((size, dim)), eye, eye, log_weights, log_norms)
+
+
+def evened(reference: Reference) -> Reference:
+    """The same components with equal weights (weightless ones kept weightless): a defensive
+    proposal that draws every optimum's component as often, whatever its Laplace weight."""
+    present = jnp.isfinite(reference.log_weights)
+    log_even = jnp.where(present, -jnp.log(jnp.sum(present)), -jnp.inf)
+    log_norms = jnp.where(present, reference.log_norms - reference.log_weights + log_even, -jnp.inf)
+    return reference._replace(log_weights=log_even, log_norms=log_norms)

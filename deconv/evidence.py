@@ -162,6 +162,10 @@ _STEP_GAIN = 0.5  # initial gain of the log step-size updates
 _STEP_FLOOR = 0.02  # gain floor of the step-size updates
 _DRIFT_FLOOR = 1e-6  # nats: a drift below this is rounding (a reference equal to the posterior)
 _MAX_AUTO_TEMPERATURES = 64
+# mode_jumps: the share of the ladder, from β = 1 down, whose replicas try a jump every sweep
+# (Nagata K = 5: accepted at 1e-3 at β = 1 and never below β ~ 0.5; K = 3: 0.17 at β = 1,
+# under 1e-3 below β ~ 0.1)
+JUMP_SHARE = 0.25
 _MIN_AUTO_TEMPERATURES = 4
 _TEMPERATURE_QUANTUM = 4
 
@@ -223,6 +227,10 @@ class EvidenceResult:
     reference : str
         Where the ladder started: ``"prior"`` (β = 0 samples the prior) or ``"laplace"`` (β = 0
         samples a Laplace mixture at the starting optima; see ``replica_exchange``).
+    jump_rates : numpy.ndarray
+        Acceptance of the jumps from the optima's mixture per temperature during sampling,
+        shape ``(L,)``; zeros where none was tried (below the top ``JUMP_SHARE`` of the ladder,
+        or without jumps: see ``mode_jumps`` of ``replica_exchange``).
     """
 
     log_z: float
@@ -248,6 +256,7 @@ class EvidenceResult:
     )
     state: SamplerState | None = dataclasses.field(default=None, repr=False)
     reference: str = "prior"
+    jump_rates: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
 
 
 class SamplerState(NamedTuple):
@@ -265,6 +274,9 @@ class SamplerState(NamedTuple):
         Square root of the preconditioner per temperature, shape ``(L, d, d)``.
     reference : str
         The path the ladder belongs to: ``"prior"`` or ``"laplace"`` (see ``replica_exchange``).
+    jumps : optional
+        The mixture the run's jumps were proposed from (``mode_jumps``), reused by a warm start;
+        None without jumps.
     """
 
     positions: np.ndarray
@@ -272,6 +284,7 @@ class SamplerState(NamedTuple):
     log_step: np.ndarray
     sqrt_cov: np.ndarray
     reference: str = "prior"
+    jumps: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -336,6 +349,7 @@ class _Config(NamedTuple):
     preconditioner: str
     swap_rounds: int
     exact_base: bool = False  # β = 0 replicas are refreshed by exact draws (reference path)
+    mode_jumps: bool = False  # independence moves from the optima's Laplace mixture each sweep
 
 
 class _Schedule(NamedTuple):
@@ -402,6 +416,7 @@ class _Trace(NamedTuple):
     top: Array  # (R, d)
     accept: Array  # (R, L)
     swap: Array  # (R, L-1)
+    jump: Array  # (R, L) 1 if the replica's jump was accepted, 0 if not, NaN if none was tried
 
 
 class _Noise(NamedTuple):
@@ -584,6 +599,47 @@ def _refresh_base(flat: _Flat, key: Array, t: Array, reps: _Replicas) -> _Replic
     return jax.tree_util.tree_map(lambda a, b: a.at[:, 0].set(b), reps, fresh)
 
 
+def _jump_all(
+    flat: _Flat, jumps: _reference.Reference, key: Array, t: Array, reps: _Replicas, betas: Array
+) -> tuple[_Replicas, Array]:
+    """Independence Metropolis-Hastings for every replica, proposals drawn from the mixture of
+    Laplace approximations at the distinct optima: exact at any temperature, and the move that
+    carries a replica between optima that HMC cannot connect near β = 1."""
+    n_runs, n_temps, dim = reps.x.shape
+    k_draw, k_u = jax.random.split(jax.random.fold_in(jax.random.fold_in(key, t), 2))
+    proposal = _reference.draw(k_draw, jumps, n_runs * n_temps).reshape(n_runs, n_temps, dim)
+    new = jax.vmap(jax.vmap(lambda x: _evaluate(flat, x)))(proposal)
+    log_q = jax.vmap(jax.vmap(lambda x: _reference.log_density(x, jumps)))
+    gain = _log_target(new, betas) - log_q(proposal)
+    log_ratio = gain - (_log_target(reps, betas) - log_q(reps.x))
+    tiny = jnp.finfo(reps.x.dtype).tiny
+    u = jax.random.uniform(k_u, (n_runs, n_temps), reps.x.dtype, minval=tiny)
+    accept = jnp.log(u) < jnp.where(jnp.isnan(log_ratio), -jnp.inf, log_ratio)
+
+    def choose(a: Array, b: Array) -> Array:
+        return jnp.where(accept.reshape(accept.shape + (1,) * (a.ndim - 2)), a, b)
+
+    return jax.tree_util.tree_map(choose, new, reps), accept.astype(reps.x.dtype)
+
+
+def _jump_slots(n_temps: int) -> int:
+    """How many slots, from β = 1 down, try a jump each sweep (at least one)."""
+    return max(1, math.ceil(n_temps * JUMP_SHARE))
+
+
+def _jump_top(
+    flat: _Flat, jumps: _reference.Reference, key: Array, t: Array, reps: _Replicas, betas: Array
+) -> tuple[_Replicas, Array]:
+    """:func:`_jump_all` for the slots nearest β = 1 only (where the optima's mixture can be
+    accepted at all); NaN in the returned acceptances of the other slots."""
+    first = reps.log_lik.shape[1] - _jump_slots(reps.log_lik.shape[1])
+    top = jax.tree_util.tree_map(lambda a: a[:, first:], reps)
+    top, accepted = _jump_all(flat, jumps, key, t, top, betas[first:])
+    reps = jax.tree_util.tree_map(lambda a, b: a.at[:, first:].set(b), reps, top)
+    skipped = jnp.full((reps.log_lik.shape[0], first), jnp.nan, accepted.dtype)
+    return reps, jnp.concatenate([skipped, accepted], axis=1)
+
+
 def _swap_log_ratio(log_lik: Array, betas: Array) -> Array:
     """log acceptance of exchanging slots l and l+1, for all l: (β_{l+1}-β_l)(ℓ_l - ℓ_{l+1})."""
     diff = log_lik[:-1] - log_lik[1:]
@@ -754,13 +810,20 @@ class _Carry(NamedTuple):
     swap_sweeps: Array  # () sweeps in that sum
 
 
-def _sweep(flat: _Flat, cfg: _Config, carry: _Carry, t: Array) -> tuple[_Carry, Array, Array]:
-    """One HMC move for every replica, then ``cfg.swap_rounds`` rounds of swaps (even/odd)."""
+def _sweep(
+    flat: _Flat, cfg: _Config, carry: _Carry, t: Array, jumps: _reference.Reference
+) -> tuple[_Carry, Array, Array, Array]:
+    """One HMC move for every replica (and a jump from the optima's mixture), then
+    ``cfg.swap_rounds`` rounds of swaps (even/odd)."""
     noise = _draw_noise(carry.key, t, carry.reps.x.shape, cfg.swap_rounds)
     reps, accept, evals = _hmc_all(flat, cfg, noise, carry.reps, carry.tuning)
     if cfg.exact_base and flat.draw_base is not None:
         reps = _refresh_base(flat, carry.key, t, reps)
         evals = evals + reps.log_lik.shape[0]
+    jumped = jnp.full(reps.log_lik.shape, jnp.nan)  # NaN: no jump tried this sweep
+    if cfg.mode_jumps:
+        reps, jumped = _jump_top(flat, jumps, carry.key, t, reps, carry.tuning.betas)
+        evals = evals + reps.log_lik.shape[0] * _jump_slots(cfg.n_temperatures)
     walkers, swap = carry.walkers, jnp.zeros((reps.log_lik.shape[0], 0))
     if cfg.n_temperatures > 1:
         betas = carry.tuning.betas
@@ -778,7 +841,7 @@ def _sweep(flat: _Flat, cfg: _Config, carry: _Carry, t: Array) -> tuple[_Carry, 
         )
         swap = swap / cfg.swap_rounds
     evals = carry.n_grad + evals
-    return carry._replace(reps=reps, walkers=walkers, n_grad=evals), accept, swap
+    return carry._replace(reps=reps, walkers=walkers, n_grad=evals), accept, swap, jumped
 
 
 def _adapt(
@@ -854,6 +917,7 @@ def _run(
     schedule: _Schedule,
     laplace: _Laplace,
     data: PyTree,
+    jumps: _reference.Reference,
 ) -> tuple[_Carry, _Trace]:
     """Warm-up then sampling of all runs; everything inside this one jitted function.
 
@@ -864,12 +928,12 @@ def _run(
     carry = _initial_carry(flat, key, x0, tuning)
 
     def warm(t: Array, c: _Carry) -> _Carry:
-        c, accept, swap = _sweep(flat, cfg, c, t)
+        c, accept, swap, _ = _sweep(flat, cfg, c, t, jumps)
         return _adapt(cfg, schedule, laplace, c, accept, swap, t)
 
     def sample(c: _Carry, t: Array) -> tuple[_Carry, _Trace]:
-        c, accept, swap = _sweep(flat, cfg, c, t)
-        return c, _Trace(c.reps.log_lik, c.reps.x[:, -1, :], accept, swap)
+        c, accept, swap, jumped = _sweep(flat, cfg, c, t, jumps)
+        return c, _Trace(c.reps.log_lik, c.reps.x[:, -1, :], accept, swap, jumped)
 
     carry = jax.lax.fori_loop(0, schedule.n_warmup, warm, carry)
     walkers = carry.walkers
@@ -1106,6 +1170,18 @@ def _posterior_roots(problem: _Problem) -> np.ndarray:
     return np.asarray(
         [_posterior_root(x, precision, curvature) for x, precision, curvature in starts]
     )
+
+
+def _jump_mixture(problem: _Problem) -> _reference.Reference:
+    """The optima's Laplace mixture for the jump move, padded to a power of two (at least 8)
+    components; a standard normal where no optimum has a finite Laplace approximation (the
+    move is then rarely accepted, and still exact)."""
+    size = len(_padded(problem.points))
+    try:
+        mixture = _reference.build(problem.points, problem.log_targets, _posterior_roots(problem))
+    except ValueError:
+        return _reference.standard(problem.points.shape[1], size)
+    return _reference.padded(_reference.evened(mixture), size)
 
 
 def _reference_path(
@@ -1361,6 +1437,7 @@ def _execute(
     data: PyTree,
     *,
     cache: bool,
+    jumps: _reference.Reference | None = None,
 ) -> tuple[_Carry, _Trace, float]:
     """Compile (timed) and run the sampler; returns the final carry, the trace, compile time.
 
@@ -1369,7 +1446,9 @@ def _execute(
     reused for the next data set of that structure. Densities that close over their data are
     compiled afresh on every call.
     """
-    args = (_internal_key(key), jnp.asarray(x0), template, tuning, schedule, laplace, data)
+    if jumps is None:
+        jumps = _reference.standard(x0.shape[-1], 1)
+    args = (_internal_key(key), jnp.asarray(x0), template, tuning, schedule, laplace, data, jumps)
     cache_key = (log_prior, log_likelihood, cfg, _signature(args)) if cache else None
     start = time.perf_counter()
     compiled = _COMPILED.get(cache_key) if cache_key is not None else None
@@ -1456,6 +1535,7 @@ def replica_exchange(
     preconditioner: str = "gradient",
     swap_rounds: int = 4,
     reference: str = "auto",
+    mode_jumps: bool = True,
     data: PyTree = None,
     warm_start: EvidenceResult | SamplerState | None = None,
 ) -> EvidenceResult:
@@ -1512,6 +1592,16 @@ def replica_exchange(
         posteriors), the covariance of the draws, or the matrix geometric mean of the two.
     swap_rounds : int
         Rounds of neighbour swaps (alternating even and odd pairs) after each HMC sweep.
+    mode_jumps : bool
+        After every HMC sweep, give the replicas of the coldest quarter of the ladder
+        (``JUMP_SHARE``, β nearest 1) an independence Metropolis-Hastings move proposed from an
+        equal-weight mixture of the Laplace approximations at the distinct starting optima:
+        exact at any temperature, one extra density and gradient evaluation per try. It moves
+        replicas between optima that HMC connects only through the hot end of the ladder;
+        without it, which optima the multi-start found and how the replicas were shared among
+        them decided F for models with surplus peaks (``docs/benchmarks.md``). A warm start
+        reuses the mixture of the run it starts from (on the reference path, this data set's
+        optima).
     reference : {"auto", "prior", "laplace"}
         The β = 0 end of the ladder. ``"prior"``: temper from the prior. ``"laplace"``: temper
         from a normalised mixture q of Laplace approximations at the distinct starts,
@@ -1556,6 +1646,8 @@ def replica_exchange(
     n_independent = _v.check_positive_int("n_independent", n_independent)
     n_warmup = _v.check_positive_int("n_warmup", n_warmup, minimum=1 if warm_start else 10)
     target_swap = _v.check_fraction("target_swap", target_swap)
+    if not isinstance(mode_jumps, bool | np.bool_):
+        _v.fail("mode_jumps", "be True or False", mode_jumps, error=TypeError)
     if warm_start is not None:
         if betas is not None or n_temperatures is not None:
             _v.fail("betas", "be None with warm_start (the ladder comes from it)", betas)
@@ -1564,6 +1656,7 @@ def replica_exchange(
             n_independent=n_independent, n_warmup=n_warmup, n_samples=n_samples,
             trajectory_length=trajectory_length, max_leapfrog=max_leapfrog,
             target_accept=target_accept, preconditioner=preconditioner, swap_rounds=swap_rounds,
+            mode_jumps=mode_jumps,
         )  # fmt: skip
     ladder = None if betas is None else _check_betas(betas)
     if ladder is None and n_temperatures is not None:
@@ -1588,16 +1681,18 @@ def replica_exchange(
         preconditioner=preconditioner,
         swap_rounds=swap_rounds,
         exact_base=path.reference == "laplace",
+        mode_jumps=bool(mode_jumps),
     )
+    jumps = _jump_mixture(problem) if mode_jumps else None
     x0 = _tile(problem.points, cfg.n_independent, cfg.n_temperatures, _start_log_weights(problem))
     log_step = jnp.full(ladder.size, _initial_log_step(x0.shape[-1]))
     tuning = _cold_tuning(ladder, log_step, path.laplace)
     schedule = _schedule(n_warmup, adapt_ladder=bool(adapt_ladder), adapt_metric=True)
     carry, trace, compile_time = _execute(
         path.log_base, path.log_excess, cfg, key, x0, problem.template, tuning, schedule,
-        path.laplace, path.data, cache=data is not None,
+        path.laplace, path.data, cache=data is not None, jumps=jumps,
     )  # fmt: skip
-    result = _summarise(carry, trace, problem, compile_time, start, path.reference)
+    result = _summarise(carry, trace, problem, compile_time, start, path.reference, jumps)
     _warn(result)
     return result
 
@@ -1628,9 +1723,12 @@ def _warm_run(
     start: float,
     n_independent: int,
     n_warmup: int,
+    mode_jumps: bool,
     **settings: Any,
 ) -> EvidenceResult:
-    """Replica exchange from a previous run's final state: step sizes adapt, nothing else."""
+    """Replica exchange from a previous run's final state: step sizes adapt, nothing else;
+    jumps (if asked for) from the previous run's mixture, or on the reference path from this
+    data set's optima."""
     points, template = _init_points(init)
     dim = points.shape[1]
     state = _warm_state(warm_start, n_independent, dim)
@@ -1648,6 +1746,7 @@ def _warm_run(
     laplace = _Laplace(jnp.zeros(dim), jnp.eye(dim), jnp.zeros(dim), jnp.zeros(dim))
     problem = _Problem(points, template, laplace, 0)
     densities, path_data, positions = (log_prior, log_likelihood), data, state.positions
+    jumps = state.jumps
     if state.reference == "laplace":
         # The ladder runs from a reference: rebuild it from this data set's starts, and start
         # the replicas there too. Replicas carried over from the previous data set may sit in
@@ -1660,14 +1759,26 @@ def _warm_run(
             problem.points, n_independent, int(betas.size), _start_log_weights(problem)
         )
         cfg = cfg._replace(exact_base=True)
+        jumps = _jump_mixture(problem)
+    if not mode_jumps or jumps is None or np.shape(jumps.means)[-1] != dim:
+        jumps = None
+    cfg = cfg._replace(mode_jumps=jumps is not None)
     schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=False)
     carry, trace, compile_time = _execute(
         *densities, cfg, key, positions, template, tuning, schedule, laplace, path_data,
-        cache=data is not None,
+        cache=data is not None, jumps=jumps,
     )  # fmt: skip
-    result = _summarise(carry, trace, problem, compile_time, start, state.reference)
+    result = _summarise(carry, trace, problem, compile_time, start, state.reference, jumps)
     _warn(result)
     return result
+
+
+def _jump_rates(jumped: np.ndarray) -> np.ndarray:
+    """Accepted fraction of the jumps tried, per temperature (zeros where none was tried)."""
+    tried = np.isfinite(jumped)
+    counts = tried.sum(axis=(0, 1))
+    accepted = np.where(tried, jumped, 0.0).sum(axis=(0, 1))
+    return np.where(counts > 0, accepted / np.maximum(counts, 1), 0.0)
 
 
 def _summarise(
@@ -1677,6 +1788,7 @@ def _summarise(
     compile_time: float,
     start: float,
     reference: str,
+    jumps: _reference.Reference | None,
 ) -> EvidenceResult:
     betas = np.asarray(carry.tuning.betas)
     log_lik = np.asarray(trace.log_lik)  # (S, R, L)
@@ -1698,6 +1810,7 @@ def _summarise(
         swap_rates=np.asarray(trace.swap).mean(axis=(0, 1)),
         round_trips=int(np.sum(carry.walkers.trips)),
         accept_rates=np.asarray(trace.accept).mean(axis=(0, 1)),
+        jump_rates=_jump_rates(np.asarray(trace.jump)),
         step_sizes=np.exp(np.asarray(carry.tuning.log_step)),
         ess=np.array([_ess(log_lik[:, :, i]) for i in range(betas.size)]),
         n_likelihood_evals=evals,
@@ -1712,6 +1825,7 @@ def _summarise(
             np.asarray(carry.tuning.log_step),
             np.asarray(carry.tuning.sqrt_cov),
             reference,
+            jumps,
         ),
         reference=reference,
     )

@@ -295,6 +295,10 @@ def test_result_fields(linear_result: EvidenceResult) -> None:
     assert abs(res.log_z_halves[1] - res.log_z_halves[0]) < 6.0 * res.log_z_se
     assert np.all(res.ess > 0) and res.ess.shape == (n_temps,)
     assert res.wall_time >= res.compile_time > 0
+    # jumps from the Laplace approximation at the start, exact for this Gaussian posterior:
+    # nearly always accepted at β = 1, rarely near the prior
+    assert res.jump_rates.shape == (n_temps,)
+    assert res.jump_rates[-1] > 0.8 and res.jump_rates[0] < 0.05
 
 
 def test_narrow_posterior_2d_matches_closed_form() -> None:
@@ -363,7 +367,9 @@ def test_recovers_from_an_initial_ladder_crowded_at_zero(linear: LinearGaussian)
     )  # fmt: skip
     assert result.betas[-2] > 0.3
     assert result.swap_rates.min() > SWAP_RATE_MIN
-    assert abs(result.log_z - linear.exact_log_z()) <= 0.2
+    # a short run (se ~0.1): over keys 4-9 the error was -0.06..+0.22 (-0.11..+0.18 without
+    # mode_jumps), so three standard errors
+    assert abs(result.log_z - linear.exact_log_z()) <= 0.3
 
 
 def test_bimodal_posterior_reaches_far_mode() -> None:
@@ -475,6 +481,7 @@ def test_zero_acceptance_warns() -> None:
         ({"target_swap": 1.5}, ValueError),
         ({"preconditioner": "diagonal"}, ValueError),
         ({"swap_rounds": 0}, ValueError),
+        ({"mode_jumps": "yes"}, TypeError),
     ],
 )
 def test_invalid_configuration_raises(
@@ -627,10 +634,12 @@ def test_data_argument_compiles_once_and_warm_start_is_cheaper(linear: LinearGau
         assert abs(result.log_z - problem.exact_log_z()) <= 0.2
     assert isinstance(warm.state, SamplerState)
     np.testing.assert_array_equal(warm.betas, first.betas)  # the ladder is kept
-    # measured: warm 1.56e5 against cold 1.89e5 gradient evaluations (50 + 2000 sweeps against
-    # 500 + 2000), se 0.074 against 0.15: the inherited metric and ladder are better tuned
+    # 50 + 2000 sweeps against 500 + 2000 with the inherited ladder, metric and jump mixture.
+    # Over keys 2-9 (measured): 1.82e5 against 2.19e5 gradient evaluations, mean se^2 0.0098
+    # against 0.0096, error sd 0.078 against 0.092: the same precision for 17 % less work. One
+    # key's se is too noisy (+-30 %) to compare the two per unit of work, so only a sanity bound.
     assert warm.n_gradient_evals < 0.9 * cold.n_gradient_evals
-    assert warm.n_gradient_evals * warm.log_z_se**2 < cold.n_gradient_evals * cold.log_z_se**2
+    assert warm.log_z_se < 2.0 * cold.log_z_se
 
 
 def test_warm_start_rejects_mismatched_state(linear: LinearGaussian) -> None:
@@ -806,6 +815,42 @@ def test_reference_path_misses_a_mode_that_no_start_reaches() -> None:
     assert abs(result.log_z - problem.exact_log_z() - missing) < 0.02
 
 
+def test_jump_move_leaves_the_tempered_target_invariant() -> None:
+    """Independence jumps from a mixture unlike the target, 20000 chains started far off at
+    x = -3, two temperatures: after 300 jumps the chains hold the tempered Gaussian
+    N(0, 1) N(x; 2, 0.5)^β (mean 8β / (1 + 4β), variance 1 / (1 + 4β)) at both."""
+    from deconv import _reference
+    from deconv.evidence import _evaluate, _Flat, _jump_all
+
+    flat = _Flat(
+        lambda x: jnp.sum(stats_norm_logpdf(x, 0.0, 1.0)),
+        lambda x: jnp.sum(stats_norm_logpdf(x, 2.0, 0.5)),
+    )
+    roots = jnp.array([[[1.0]], [[0.3]]])
+    log_weights = jnp.log(jnp.array([0.5, 0.5]))
+    mixture = _reference.Reference(
+        jnp.array([[0.0], [3.0]]), roots, 1.0 / roots, log_weights,
+        log_weights - jnp.log(roots[:, 0, 0]) - 0.5 * np.log(2 * np.pi),
+    )  # fmt: skip
+    betas = jnp.array([0.5, 1.0])
+    reps = jax.vmap(jax.vmap(lambda x: _evaluate(flat, x)))(jnp.full((20000, 2, 1), -3.0))
+    step = jax.jit(lambda t, reps: _jump_all(flat, mixture, jax.random.key(7), t, reps, betas))
+    accepted = 0.0
+    for t in range(300):
+        reps, jumped = step(t, reps)
+        accepted += float(jnp.mean(jumped)) / 300
+    x = np.asarray(reps.x[..., 0])
+    precision = 1.0 + 4.0 * np.asarray(betas)
+    np.testing.assert_allclose(x.mean(axis=0), 8.0 * np.asarray(betas) / precision, atol=0.02)
+    np.testing.assert_allclose(x.var(axis=0), 1.0 / precision, rtol=0.04)
+    np.testing.assert_allclose(reps.log_lik[..., 0], stats.norm.logpdf(x[:, 0], 2.0, 0.5))
+    assert 0.1 < accepted < 0.9
+
+
+def stats_norm_logpdf(x: jax.Array, mean: float, sd: float) -> jax.Array:
+    return jax.scipy.stats.norm.logpdf(x, mean, sd)
+
+
 def test_starts_are_shared_out_by_laplace_evidence() -> None:
     from deconv.evidence import _tile
 
@@ -838,6 +883,27 @@ def test_reference_mixture_merges_repeated_optima_and_floors_weights() -> None:
         np.exp(w) * stats.norm(m, 0.1).pdf(0.3) for w, m in zip(expected, (0.0, 5.0), strict=True)
     )
     assert float(_reference.log_density(x, mixture)) == pytest.approx(np.log(density), abs=1e-10)
+
+
+def test_jump_mixture_is_evened_and_padded_without_changing_its_components() -> None:
+    """The jump proposal: the same two components at equal weights, padded with weightless
+    ones to 8 (a fixed shape), which are never drawn and add nothing to the density."""
+    from deconv import _reference
+
+    roots = np.full((2, 1, 1), 0.1)
+    mixture = _reference.build(np.array([[0.0], [5.0]]), np.array([0.0, -10.0]), roots)
+    jumps = _reference.padded(_reference.evened(mixture), 8)
+    assert jumps.means.shape == (8, 1) and jumps.roots.shape == (8, 1, 1)
+    np.testing.assert_allclose(np.exp(np.asarray(jumps.log_weights[:2])), [0.5, 0.5])
+    assert np.all(np.isneginf(np.asarray(jumps.log_weights[2:])))
+    for x in (0.3, 4.8):
+        expected = 0.5 * (stats.norm(0.0, 0.1).pdf(x) + stats.norm(5.0, 0.1).pdf(x))
+        value = float(_reference.log_density(jnp.array([x]), jumps))
+        assert value == pytest.approx(np.log(expected), abs=1e-10)
+    draws = np.asarray(_reference.draw(jax.random.key(0), jumps, 4000))[:, 0]
+    near_five = np.abs(draws - 5.0) < 0.6
+    assert np.all(near_five | (np.abs(draws) < 0.6))
+    assert abs(near_five.mean() - 0.5) < 0.03
 
 
 def test_warm_start_from_a_reference_run_rebuilds_the_reference(linear: LinearGaussian) -> None:
