@@ -85,6 +85,12 @@ def check_strictly_monotonic(name: str, x: np.ndarray) -> bool:
     return False  # pragma: no cover
 
 
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        fail(name, "be True or False", value, error=TypeError)
+    return value
+
+
 def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         fail(name, "be an integer", value, error=TypeError)

@@ -234,9 +234,7 @@ def _evidence_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
     sampler = options.get("sampler") or {}
     if not isinstance(sampler, dict):
         v.fail("sampler", "be a dict of replica_exchange settings", sampler, error=TypeError)
-    warm = options.get("warm_start", True)
-    if not isinstance(warm, bool):
-        v.fail("warm_start", "be True or False", warm, error=TypeError)
+    warm = v.check_bool("warm_start", options.get("warm_start", True))
     warmup = v.check_positive_int("warm_warmup", options.get("warm_warmup", DEFAULT_WARM_WARMUP))
     return (
         ("sampler", tuple(sorted(sampler.items()))),

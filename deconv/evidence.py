@@ -1646,8 +1646,7 @@ def replica_exchange(
     n_independent = _v.check_positive_int("n_independent", n_independent)
     n_warmup = _v.check_positive_int("n_warmup", n_warmup, minimum=1 if warm_start else 10)
     target_swap = _v.check_fraction("target_swap", target_swap)
-    if not isinstance(mode_jumps, bool | np.bool_):
-        _v.fail("mode_jumps", "be True or False", mode_jumps, error=TypeError)
+    mode_jumps = _v.check_bool("mode_jumps", mode_jumps)
     if warm_start is not None:
         if betas is not None or n_temperatures is not None:
             _v.fail("betas", "be None with warm_start (the ladder comes from it)", betas)
@@ -1681,7 +1680,7 @@ def replica_exchange(
         preconditioner=preconditioner,
         swap_rounds=swap_rounds,
         exact_base=path.reference == "laplace",
-        mode_jumps=bool(mode_jumps),
+        mode_jumps=mode_jumps,
     )
     jumps = _jump_mixture(problem) if mode_jumps else None
     x0 = _tile(problem.points, cfg.n_independent, cfg.n_temperatures, _start_log_weights(problem))
@@ -1708,6 +1707,8 @@ def _warm_state(warm_start: Any, n_runs: int, dim: int) -> SamplerState:
     positions = np.asarray(state.positions, dtype=float)
     if positions.ndim != 3 or positions.shape[-1] != dim:
         _v.fail("warm_start", f"hold positions of shape (runs, L, {dim})", positions.shape)
+    if state.jumps is not None and np.shape(state.jumps.means)[-1] != dim:
+        _v.fail("warm_start", f"hold a jump mixture over {dim} dimensions", state.jumps.means.shape)
     index = np.arange(n_runs) % positions.shape[0]
     return state._replace(positions=positions[index])
 
@@ -1760,7 +1761,7 @@ def _warm_run(
         )
         cfg = cfg._replace(exact_base=True)
         jumps = _jump_mixture(problem)
-    if not mode_jumps or jumps is None or np.shape(jumps.means)[-1] != dim:
+    if not mode_jumps:
         jumps = None
     cfg = cfg._replace(mode_jumps=jumps is not None)
     schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=False)

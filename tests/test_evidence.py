@@ -653,6 +653,14 @@ def test_warm_start_rejects_mismatched_state(linear: LinearGaussian) -> None:
             linear.log_prior, linear.log_likelihood, linear.init(), key=jax.random.key(0),
             warm_start=state,
         )  # fmt: skip
+    from deconv import _reference
+
+    wrong_jumps = state._replace(positions=np.zeros((2, 4, 5)), jumps=_reference.standard(3, 8))
+    with pytest.raises(ValueError, match="warm_start must hold a jump mixture over 5 dimensions"):
+        replica_exchange(
+            linear.log_prior, linear.log_likelihood, linear.init(), key=jax.random.key(0),
+            warm_start=wrong_jumps,
+        )  # fmt: skip
     with pytest.raises(TypeError, match="warm_start must be an EvidenceResult or SamplerState"):
         replica_exchange(
             linear.log_prior, linear.log_likelihood, linear.init(), key=jax.random.key(0),
