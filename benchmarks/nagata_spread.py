@@ -8,6 +8,7 @@ Run::
 
     python benchmarks/nagata_spread.py --keys 0-9 --ks 4 5
     python benchmarks/nagata_spread.py --keys 0-4 --ks 4 --sampler '{"n_warmup": 1500}'
+    python benchmarks/nagata_spread.py --keys 0-9 --ks 5 --n-starts 96
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
     parser.add_argument("--keys", type=_keys, default=_keys("0-9"), help="e.g. 0-9 or 3")
     parser.add_argument("--ks", type=int, nargs="+", default=[4, 5])
     parser.add_argument("--sampler", type=json.loads, default={}, help="JSON of settings")
+    parser.add_argument("--n-starts", type=int, default=24, help="multi-start MAP starts")
     args = parser.parse_args(argv)
     spectrum = datasets.nagata2012(seed=0).spectrum
     rows = []
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict[int, np.ndarray]:
             started = time.perf_counter()
             result = deconv.free_energy(
                 spectrum, k, shape="gaussian", baseline="none", priors="nagata2012", key=key,
-                compute_wbic=False, sampler=args.sampler,
+                n_starts=args.n_starts, compute_wbic=False, sampler=args.sampler,
             )  # fmt: skip
             row = {"K": k, "key": key, "F": result.free_energy, "se": result.free_energy_se,
                    "wall_s": time.perf_counter() - started}  # fmt: skip

@@ -82,6 +82,7 @@ from deconv.model import (
 )
 from deconv.priors import Priors, describe
 from deconv.results import PEAK_QUANTITIES, Fit, build_fit
+from deconv.selection import EVIDENCE_STARTS
 from deconv.spectrum import Spectrum, SpectrumSeries
 from deconv.starts import initial_guesses
 from deconv.store import ResultStore
@@ -205,7 +206,9 @@ def _settings(
         v.check_choice("sigma", sigma, ("data",))
     elif sigma is not None:
         sigma = v.check_positive_float("sigma", sigma)
-    default_starts = DEFAULT_MAP_STARTS if method == "map" else DEFAULT_NUTS_STARTS
+    default_starts = {"map": DEFAULT_MAP_STARTS, "nuts": DEFAULT_NUTS_STARTS}.get(
+        method, EVIDENCE_STARTS
+    )
     n_starts = v.check_positive_int("n_starts", options.get("n_starts", default_starts))
     n_iter = v.check_positive_int("n_iter", options.get("n_iter", DEFAULT_ITERATIONS))
     nuts = {k: options[k] for k in NUTS_OPTIONS if k in options and k not in COMMON_OPTIONS}
@@ -1181,11 +1184,11 @@ def fit_series(
         Show a progress bar and the closing line ``"done N, failed M, skipped K"`` on stderr.
     **fit_kwargs
         ``noise``, ``priors``, ``sigma``, ``smallest_peak`` and ``n_starts`` (starts per
-        spectrum: default 2 for MAP, 24 for NUTS) as in :func:`deconv.fit`; ``n_iter``
-        (Levenberg-Marquardt steps, default 40) for MAP; ``num_warmup``, ``num_samples``,
-        ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS; ``sampler`` (a dict of
-        :func:`deconv.evidence.replica_exchange` settings), ``warm_start`` (default True) and
-        ``warm_warmup`` (default 100) for ``"evidence"``.
+        spectrum: default 2 for MAP, 24 for NUTS, 192 for evidence) as in :func:`deconv.fit`;
+        ``n_iter`` (Levenberg-Marquardt steps, default 40) for MAP; ``num_warmup``,
+        ``num_samples``, ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS;
+        ``sampler`` (a dict of :func:`deconv.evidence.replica_exchange` settings),
+        ``warm_start`` (default True) and ``warm_warmup`` (default 100) for ``"evidence"``.
 
     Returns
     -------
@@ -1298,11 +1301,11 @@ def fit_files(
         Keyword arguments of the reader (``sep``, ``x_column``...).
     **fit_kwargs
         ``noise``, ``priors``, ``sigma``, ``smallest_peak`` and ``n_starts`` (starts per
-        spectrum: default 2 for MAP, 24 for NUTS) as in :func:`deconv.fit`; ``n_iter``
-        (Levenberg-Marquardt steps, default 40) for MAP; ``num_warmup``, ``num_samples``,
-        ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS; ``sampler`` (a dict of
-        :func:`deconv.evidence.replica_exchange` settings), ``warm_start`` (default True) and
-        ``warm_warmup`` (default 100) for ``"evidence"``.
+        spectrum: default 2 for MAP, 24 for NUTS, 192 for evidence) as in :func:`deconv.fit`;
+        ``n_iter`` (Levenberg-Marquardt steps, default 40) for MAP; ``num_warmup``,
+        ``num_samples``, ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS;
+        ``sampler`` (a dict of :func:`deconv.evidence.replica_exchange` settings),
+        ``warm_start`` (default True) and ``warm_warmup`` (default 100) for ``"evidence"``.
 
     Returns
     -------

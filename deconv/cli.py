@@ -149,7 +149,10 @@ def _add_batch_parser(commands: Any) -> None:
         "--samples then count replica-exchange sweeps)",
     )
     batch.add_argument(
-        "--starts", type=int, default=None, help="optimiser starts per spectrum (default 2)"
+        "--starts",
+        type=int,
+        default=None,
+        help="optimiser starts per spectrum (default 2 for map, 24 for nuts, 192 for evidence)",
     )
     batch.add_argument(
         "--chunk-size", type=int, default=64, help="spectra per vectorised chunk (default 64)"
@@ -199,7 +202,10 @@ def _add_select_parser(commands: Any) -> None:
     )
     select.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     select.add_argument(
-        "--starts", type=int, default=24, help="multi-start MAP starts (default %(default)s)"
+        "--starts",
+        type=int,
+        default=192,
+        help="multi-start MAP starts (default %(default)s)",
     )
     select.add_argument(
         "--samples",
