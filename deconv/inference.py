@@ -238,11 +238,13 @@ def _distinct_optima(params: dict, fun: np.ndarray, problem: Problem):
             counts.append(1)
     offset = problem.spectrum.n_points * np.log(problem.scaling.ys)
     x0, dx, _ = problem.scaling
+    with np.errstate(over="ignore"):  # a diverged start's centres (~1e90) round to inf
+        centres = [np.round(x0 + dx * o["centre"], 6).tolist() for o in optima]
     table = pd.DataFrame(
         {
             "neg_log_posterior": [o.pop("_fun") + offset for o in optima],
             "n_starts": counts,
-            "centres": [np.round(x0 + dx * o["centre"], 6).tolist() for o in optima],
+            "centres": centres,
         }
     )
     return optima, table
