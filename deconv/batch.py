@@ -1184,7 +1184,7 @@ def fit_series(
         Show a progress bar and the closing line ``"done N, failed M, skipped K"`` on stderr.
     **fit_kwargs
         ``noise``, ``priors``, ``sigma``, ``smallest_peak`` and ``n_starts`` (starts per
-        spectrum: default 2 for MAP, 24 for NUTS, 192 for evidence) as in :func:`deconv.fit`;
+        spectrum: default 2 for MAP, 24 for NUTS, 384 for evidence) as in :func:`deconv.fit`;
         ``n_iter`` (Levenberg-Marquardt steps, default 40) for MAP; ``num_warmup``,
         ``num_samples``, ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS;
         ``sampler`` (a dict of :func:`deconv.evidence.replica_exchange` settings),
@@ -1301,7 +1301,7 @@ def fit_files(
         Keyword arguments of the reader (``sep``, ``x_column``...).
     **fit_kwargs
         ``noise``, ``priors``, ``sigma``, ``smallest_peak`` and ``n_starts`` (starts per
-        spectrum: default 2 for MAP, 24 for NUTS, 192 for evidence) as in :func:`deconv.fit`;
+        spectrum: default 2 for MAP, 24 for NUTS, 384 for evidence) as in :func:`deconv.fit`;
         ``n_iter`` (Levenberg-Marquardt steps, default 40) for MAP; ``num_warmup``,
         ``num_samples``, ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS;
         ``sampler`` (a dict of :func:`deconv.evidence.replica_exchange` settings),

@@ -152,7 +152,7 @@ def _add_batch_parser(commands: Any) -> None:
         "--starts",
         type=int,
         default=None,
-        help="optimiser starts per spectrum (default 2 for map, 24 for nuts, 192 for evidence)",
+        help="optimiser starts per spectrum (default 2 for map, 24 for nuts, 384 for evidence)",
     )
     batch.add_argument(
         "--chunk-size", type=int, default=64, help="spectra per vectorised chunk (default 64)"
@@ -204,7 +204,7 @@ def _add_select_parser(commands: Any) -> None:
     select.add_argument(
         "--starts",
         type=int,
-        default=192,
+        default=384,
         help="multi-start MAP starts (default %(default)s)",
     )
     select.add_argument(

@@ -37,8 +37,8 @@ MAX_INITS = 8
 # Multi-start MAP starts before a free energy. Surplus peaks (K above the truth) have many
 # arrangements; with 24 starts the optima a key found decided which of them the replicas saw
 # (Nagata K = 4 / 5 seed-to-seed sd 0.076 / 0.162 nat; 96 starts: 0.039 / 0.126; 192: 0.049 /
-# 0.069, for ~0.6 s more per model; docs/benchmarks.md).
-EVIDENCE_STARTS = 192
+# 0.069; 384: 0.057 / 0.029, for ~1.5 s more per model; docs/benchmarks.md).
+EVIDENCE_STARTS = 384
 
 
 def evidence_densities(problem: Problem):
@@ -148,7 +148,7 @@ def free_energy(
     key : int or jax PRNG key
         Seed.
     n_starts : int
-        Multi-start MAP starts (default 192); the best distinct optima seed the replicas and
+        Multi-start MAP starts (default 384); the best distinct optima seed the replicas and
         the jumps between optima, so a model with surplus peaks needs many to find the
         arrangements of those peaks that carry its evidence.
     compute_wbic : bool
