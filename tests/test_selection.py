@@ -187,24 +187,17 @@ def nagata_ten_seeds(nagata):
 
 @pytest.mark.slow
 def test_nagata_free_energies_are_precise_up_to_k4(nagata_ten_seeds):
-    """Issue 3's precision test, the part that holds (docs/benchmarks.md, 10 seeds, 192 MAP
-    starts: argmin 3 in 10 of 10, sd 0.023-0.065 nat for K = 1-4, offsets from nested sampling
-    -0.11..+0.09)."""
+    """Issue 3's precision test (docs/benchmarks.md, 10 seeds, 384 MAP starts: argmin 3 in 10 of
+    10, sd 0.021-0.060 nat for K = 1-4, offsets from nested sampling -0.09..+0.10)."""
     free_energies, chosen, offsets = nagata_ten_seeds
     assert chosen.count(3) >= 9
     assert np.all(free_energies[:, :4].std(axis=0, ddof=1) <= 0.1)
     assert np.all(np.abs(offsets) <= 0.15)
 
 
-K5_XFAIL = (
-    "K = 5: sd 0.111 nat over these 10 seeds with 192 MAP starts (0.069 over 10 other keys; "
-    "0.16-0.20 with 24 starts): at the target, not reliably under it; docs/benchmarks.md"
-)
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(reason=K5_XFAIL, strict=False)
 def test_nagata_free_energy_is_precise_for_k5(nagata_ten_seeds):
+    """sd 0.043 nat over these seeds with 384 MAP starts (0.16-0.20 with 24; docs/benchmarks.md)."""
     free_energies, _, _ = nagata_ten_seeds
     assert free_energies[:, 4].std(ddof=1) <= 0.1
 
