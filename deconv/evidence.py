@@ -979,8 +979,7 @@ class _Problem(NamedTuple):
     laplace: _Laplace
     n_setup_evals: int  # gradient-evaluation equivalents spent here
     log_targets: np.ndarray | None = None  # (n_init,) log p(θ) + log p(y|θ) at the starts
-    precisions: np.ndarray | None = None  # (n_init, d, d) -Hessian of the log prior there
-    curvatures: np.ndarray | None = None  # (n_init, d, d) -Hessian of the log likelihood there
+    roots: np.ndarray | None = None  # (n_init, d, d) β = 1 Laplace covariance roots there
 
 
 def _inspect_points(
@@ -1031,7 +1030,8 @@ def _prepare(
     points, values, grads, h_prior, h_lik = kept
     best = int(np.argmax(values))
     laplace = _laplace(points[best], grads[best], h_prior[best], h_lik[best])
-    return _Problem(points, template, laplace, n_setup, values, h_prior, h_lik)
+    roots = _posterior_roots(points, h_prior, h_lik)
+    return _Problem(points, template, laplace, n_setup, values, roots)
 
 
 def _clip_psd(matrix: np.ndarray, floor: float) -> np.ndarray:
@@ -1164,9 +1164,11 @@ def _posterior_root(x: np.ndarray, precision: np.ndarray, curvature: np.ndarray)
     return np.asarray(_laplace_root(laplace, jnp.ones(1))[0])
 
 
-def _posterior_roots(problem: _Problem) -> np.ndarray:
+def _posterior_roots(
+    points: np.ndarray, precisions: np.ndarray, curvatures: np.ndarray
+) -> np.ndarray:
     """:func:`_posterior_root` at every start, shape (n, d, d)."""
-    starts = zip(problem.points, problem.precisions, problem.curvatures, strict=True)
+    starts = zip(points, precisions, curvatures, strict=True)
     return np.asarray(
         [_posterior_root(x, precision, curvature) for x, precision, curvature in starts]
     )
@@ -1178,7 +1180,7 @@ def _jump_mixture(problem: _Problem) -> _reference.Reference:
     move is then rarely accepted, and still exact)."""
     size = len(_padded(problem.points))
     try:
-        mixture = _reference.build(problem.points, problem.log_targets, _posterior_roots(problem))
+        mixture = _reference.build(problem.points, problem.log_targets, problem.roots)
     except ValueError:
         return _reference.standard(problem.points.shape[1], size)
     return _reference.padded(_reference.evened(mixture), size)
@@ -1188,7 +1190,7 @@ def _reference_path(
     log_prior: LogDensity, log_likelihood: LogDensity, problem: _Problem, data: PyTree
 ) -> tuple[_reference.Path, PyTree, _Laplace]:
     """The reference path's densities, their data and the Laplace model of its best mode."""
-    mixture = _reference.build(problem.points, problem.log_targets, _posterior_roots(problem))
+    mixture = _reference.build(problem.points, problem.log_targets, problem.roots)
     path = _reference.path(log_prior, log_likelihood, takes_data=data is not None)
     zeros = jnp.zeros(problem.points.shape[1])
     return path, (data, mixture), _Laplace(mixture.means[0], mixture.roots[0], zeros, zeros)
@@ -1368,9 +1370,9 @@ def _tile(
 def _start_log_weights(problem: _Problem) -> np.ndarray | None:
     """Laplace log evidence of every start, floored as the reference mixture's weights are
     (see the module notes on starting points); None where it cannot be computed."""
-    if problem.log_targets is None or problem.precisions is None:
+    if problem.log_targets is None or problem.roots is None:
         return None
-    log_weights = _reference.laplace_log_evidence(problem.log_targets, _posterior_roots(problem))
+    log_weights = _reference.laplace_log_evidence(problem.log_targets, problem.roots)
     if not np.any(np.isfinite(log_weights)):
         return None
     return _reference.floored(log_weights)
@@ -1747,7 +1749,7 @@ def _warm_run(
     laplace = _Laplace(jnp.zeros(dim), jnp.eye(dim), jnp.zeros(dim), jnp.zeros(dim))
     problem = _Problem(points, template, laplace, 0)
     densities, path_data, positions = (log_prior, log_likelihood), data, state.positions
-    jumps = state.jumps
+    jumps = state.jumps if mode_jumps else None
     if state.reference == "laplace":
         # The ladder runs from a reference: rebuild it from this data set's starts, and start
         # the replicas there too. Replicas carried over from the previous data set may sit in
@@ -1760,9 +1762,7 @@ def _warm_run(
             problem.points, n_independent, int(betas.size), _start_log_weights(problem)
         )
         cfg = cfg._replace(exact_base=True)
-        jumps = _jump_mixture(problem)
-    if not mode_jumps:
-        jumps = None
+        jumps = _jump_mixture(problem) if mode_jumps else None
     cfg = cfg._replace(mode_jumps=jumps is not None)
     schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=False)
     carry, trace, compile_time = _execute(
