@@ -331,6 +331,17 @@ def test_shape_and_baseline_choices_match_the_registries():
     assert tuple(BASELINES) == cli.BASELINES
 
 
+def test_select_starts_default_matches_the_library(capsys):
+    """The command line keeps its defaults as literals (importing the library would import
+    JAX); the number of MAP starts before a free energy must stay the library's."""
+    from deconv.selection import EVIDENCE_STARTS
+
+    assert cli.build_parser().parse_args(["select", "x.csv"]).starts == EVIDENCE_STARTS
+    with pytest.raises(SystemExit):
+        cli.main(["batch", "--help"])
+    assert f"{EVIDENCE_STARTS} for evidence" in " ".join(capsys.readouterr().out.split())
+
+
 def test_importing_the_command_line_does_not_import_jax():
     code = "import sys, deconv.cli; print('jax' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
