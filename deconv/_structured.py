@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro import distributions as dist
 from numpyro import handlers
-from numpyro.infer.util import constrain_fn, potential_energy
+from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 from deconv.baselines import CustomBaseline
 from deconv.model import (
@@ -167,6 +167,23 @@ def model_kwargs(structure: Any, leaves: list, sigma_points: jnp.ndarray) -> dic
     )
     points = sigma_points if structure.point_sigma else None
     return {"model": model, "scaling": IDENTITY, "sigma_points": points}
+
+
+@functools.cache
+def transforms(structure: Structure) -> tuple[Any, Any]:
+    """``(constrain(z, data), unconstrain(params, data))`` over a leading axis of points, each
+    one compiled program per structure and batch size (eager, they run the model one small
+    compiled operation at a time)."""
+
+    def constrain(z: dict, data: dict) -> dict:
+        kwargs = model_kwargs(structure, data["leaves"], data["sigma_points"])
+        return constrain_fn(peak_model, (data["u"], data["v"]), kwargs, z)
+
+    def unconstrain(params: dict, data: dict) -> dict:
+        kwargs = model_kwargs(structure, data["leaves"], data["sigma_points"])
+        return unconstrain_fn(peak_model, (data["u"], data["v"]), kwargs, params)
+
+    return jax.jit(jax.vmap(constrain, (0, None))), jax.jit(jax.vmap(unconstrain, (0, None)))
 
 
 @functools.cache

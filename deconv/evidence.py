@@ -102,8 +102,10 @@ more than ``DRIFT_MAX`` = 6 standard errors (replicas still drifting out of thei
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
+import inspect
 import math
 import time
 import warnings
@@ -117,7 +119,7 @@ from jax.flatten_util import ravel_pytree
 from scipy.optimize import brentq
 from scipy.special import erfcinv, expit, logsumexp
 
-from deconv import _jax, _reference  # noqa: F401  (_jax: float64 unless the user opted out)
+from deconv import _ahead, _jax, _reference  # noqa: F401  (_jax: float64 unless the user opted out)
 from deconv import _validation as _v
 from deconv.exceptions import EvidenceWarning
 
@@ -469,9 +471,13 @@ def _flatten(
     _, unravel = ravel_pytree(template)
     if data is None:
         return _Flat(lambda x: log_prior(unravel(x)), lambda x: log_likelihood(unravel(x)))
+    # Jitted inner functions: the sampler evaluates the densities at several places (HMC,
+    # jumps, start), and each would otherwise trace the model again (NumPyro, in Python).
+    prior = jax.jit(lambda x, d: log_prior(unravel(x), d))
+    likelihood = jax.jit(lambda x, d: log_likelihood(unravel(x), d))
     return _Flat(
-        lambda x: log_prior(unravel(x), data),
-        lambda x: log_likelihood(unravel(x), data),
+        lambda x: prior(x, data),
+        lambda x: likelihood(x, data),
         _reference.sampler_of(log_prior, data),
     )
 
@@ -693,6 +699,9 @@ def _laplace_root(laplace: _Laplace, betas: Array) -> Array:
     """Square roots of the Laplace covariances (P + β H)^-1, one per temperature: (L, d, d)."""
     scale = 1.0 / jnp.sqrt(1.0 + betas[:, None] * laplace.eigenvalues[None, :])
     return laplace.basis[None, :, :] * scale[:, None, :]
+
+
+_laplace_root_jit = jax.jit(_laplace_root)  # outside the sampler: one program, not a dozen
 
 
 def _adapt_ladder(tuning: _Tuning, swap: Array, t: Array, laplace: _Laplace) -> _Tuning:
@@ -926,19 +935,36 @@ def _run(
     """
     flat = _flatten(log_prior, log_likelihood, template, data)
     carry = _initial_carry(flat, key, x0, tuning)
+    n_warmup = schedule.n_warmup
 
-    def warm(t: Array, c: _Carry) -> _Carry:
-        c, accept, swap, _ = _sweep(flat, cfg, c, t, jumps)
-        return _adapt(cfg, schedule, laplace, c, accept, swap, t)
-
-    def sample(c: _Carry, t: Array) -> tuple[_Carry, _Trace]:
+    # One loop over warm-up and sampling, so that the sweep is traced and compiled once.
+    def sweep(t: Array, state: tuple[_Carry, _Trace]) -> tuple[_Carry, _Trace]:
+        c, trace = state
+        walkers = c.walkers
+        fresh = jnp.where(t == n_warmup, jnp.zeros_like(walkers.trips), walkers.trips)
+        c = c._replace(walkers=walkers._replace(trips=fresh))
         c, accept, swap, jumped = _sweep(flat, cfg, c, t, jumps)
-        return c, _Trace(c.reps.log_lik, c.reps.x[:, -1, :], accept, swap, jumped)
+        c = jax.lax.cond(
+            t < n_warmup,
+            lambda c: _adapt(cfg, schedule, laplace, c, accept, swap, t),
+            lambda c: c,
+            c,
+        )
+        # Warm-up sweeps write row 0, which the first sampling sweep overwrites.
+        row = jnp.maximum(t - n_warmup, 0)
+        record = _Trace(c.reps.log_lik, c.reps.x[:, -1, :], accept, swap, jumped)
+        trace = jax.tree_util.tree_map(lambda buf, v: buf.at[row].set(v), trace, record)
+        return c, trace
 
-    carry = jax.lax.fori_loop(0, schedule.n_warmup, warm, carry)
-    walkers = carry.walkers
-    carry = carry._replace(walkers=walkers._replace(trips=jnp.zeros_like(walkers.trips)))
-    return jax.lax.scan(sample, carry, schedule.n_warmup + jnp.arange(cfg.n_samples))
+    record = _Trace(
+        carry.reps.log_lik,
+        carry.reps.x[:, -1, :],
+        jnp.zeros(carry.reps.log_lik.shape),
+        jnp.zeros((*carry.reps.log_lik.shape[:-1], carry.reps.log_lik.shape[-1] - 1)),
+        jnp.zeros(carry.reps.log_lik.shape),
+    )
+    trace = jax.tree_util.tree_map(lambda v: jnp.zeros((cfg.n_samples, *v.shape), v.dtype), record)
+    return jax.lax.fori_loop(0, n_warmup + cfg.n_samples, sweep, (carry, trace))
 
 
 def _initial_carry(flat: _Flat, key: Array, x0: Array, tuning: _Tuning) -> _Carry:
@@ -963,6 +989,7 @@ def _cold_tuning(betas: np.ndarray, log_step: Array, laplace: _Laplace) -> _Tuni
 
 
 _run_jit = jax.jit(_run, static_argnums=(0, 1, 2))
+_cold_tuning_jit = jax.jit(_cold_tuning)
 _COMPILES: dict[tuple[Any, Any], int] = {}
 
 
@@ -1010,6 +1037,22 @@ def _padded(points: np.ndarray, minimum: int = 8) -> np.ndarray:
     return np.concatenate([points, np.repeat(points[:1], size - len(points), axis=0)])
 
 
+def compile_setup_ahead(
+    log_prior: LogDensity,
+    log_likelihood: LogDensity,
+    template: PyTree,
+    data: PyTree,
+    compiler: concurrent.futures.Executor,
+    n_points: int = 8,
+) -> None:
+    """Trace here, and compile on ``compiler``, the Laplace set-up that :func:`replica_exchange`
+    will run on up to ``n_points`` starts like ``template`` (densities taking ``data``)."""
+    points, template = _init_points(jax.tree_util.tree_map(lambda a: a[None], template))
+    padded = np.zeros((len(_padded(np.repeat(points, n_points, axis=0))), points.shape[1]))
+    arguments = (template, data, jnp.asarray(padded))
+    _ahead.submit(_inspect_jit, (log_prior, log_likelihood), arguments, compiler)
+
+
 def _prepare(
     log_prior: LogDensity, log_likelihood: LogDensity, init: PyTree, data: PyTree = None
 ) -> _Problem:
@@ -1018,7 +1061,7 @@ def _prepare(
     if data is None:  # closures: a throw-away jit, not one cached forever by function identity
         inspect = jax.jit(functools.partial(_inspect_points, log_prior, log_likelihood))
     else:
-        inspect = functools.partial(_inspect_jit, log_prior, log_likelihood)
+        inspect = _ahead.caller(_inspect_jit, (log_prior, log_likelihood))
     arrays = inspect(template, data, jnp.asarray(_padded(points)))
     values, usable, grads, h_prior, h_lik = (np.asarray(a)[: len(points)] for a in arrays)
     if not np.any(usable):
@@ -1161,7 +1204,7 @@ def _posterior_root(x: np.ndarray, precision: np.ndarray, curvature: np.ndarray)
     if not (np.all(np.isfinite(precision)) and np.all(np.isfinite(curvature))):
         return np.full_like(precision, np.nan)
     laplace = _laplace(x, np.zeros_like(x), precision, curvature)
-    return np.asarray(_laplace_root(laplace, jnp.ones(1))[0])
+    return np.asarray(_laplace_root_jit(laplace, np.ones(1))[0])
 
 
 def _posterior_roots(
@@ -1182,8 +1225,14 @@ def _jump_mixture(problem: _Problem) -> _reference.Reference:
     try:
         mixture = _reference.build(problem.points, problem.log_targets, problem.roots)
     except ValueError:
-        return _reference.standard(problem.points.shape[1], size)
-    return _reference.padded(_reference.evened(mixture), size)
+        return _standard_jit(problem.points.shape[1], size)
+    return _evened_padded_jit(mixture, size)
+
+
+_standard_jit = jax.jit(_reference.standard, static_argnums=(0, 1))
+_evened_padded_jit = jax.jit(
+    lambda mixture, size: _reference.padded(_reference.evened(mixture), size), static_argnums=1
+)
 
 
 def _reference_path(
@@ -1407,13 +1456,6 @@ def _initial_log_step(dim: int) -> float:
     return math.log(1.2 * dim ** (-0.25))
 
 
-def _signature(args: tuple) -> tuple:
-    """Structure, shapes and dtypes of the dynamic arguments (what a compilation depends on)."""
-    leaves, treedef = jax.tree_util.tree_flatten(args)
-    return treedef, tuple((np.shape(a), str(jnp.result_type(a))) for a in leaves)
-
-
-_COMPILED: dict[tuple, Any] = {}
 _COMPILE_COUNTS: dict[str, int] = {}
 
 
@@ -1426,7 +1468,15 @@ def _density_name(log_likelihood: LogDensity) -> str:
     return getattr(log_likelihood, "__qualname__", type(log_likelihood).__name__)
 
 
-def _execute(
+class _Launched(NamedTuple):
+    """A sampler traced in this thread, compiled (or compiling) and run (or running, or to
+    be run by :func:`_run_launched`)."""
+
+    run: Callable[[], tuple[_Carry, _Trace, float]]  # waits for the program and runs it
+    outcome: concurrent.futures.Future | None  # of ``run()`` on a background thread
+
+
+def _launch(
     log_prior: LogDensity,
     log_likelihood: LogDensity,
     cfg: _Config,
@@ -1440,8 +1490,11 @@ def _execute(
     *,
     cache: bool,
     jumps: _reference.Reference | None = None,
-) -> tuple[_Carry, _Trace, float]:
-    """Compile (timed) and run the sampler; returns the final carry, the trace, compile time.
+    background: _ahead.Background | None = None,
+) -> _Launched:
+    """Trace the sampler here; with ``background``, compile and then run it on its threads
+    while the caller goes on (tracing runs NumPyro's global handler stack, so it stays in
+    the calling thread).
 
     With ``cache`` (the user's densities take their data as an argument) the compiled sampler
     is kept, keyed by the density functions, the static settings and the argument shapes, and
@@ -1449,28 +1502,55 @@ def _execute(
     compiled afresh on every call.
     """
     if jumps is None:
-        jumps = _reference.standard(x0.shape[-1], 1)
+        jumps = _standard_jit(x0.shape[-1], 1)
     args = (_internal_key(key), jnp.asarray(x0), template, tuning, schedule, laplace, data, jumps)
-    cache_key = (log_prior, log_likelihood, cfg, _signature(args)) if cache else None
     start = time.perf_counter()
-    compiled = _COMPILED.get(cache_key) if cache_key is not None else None
-    if compiled is None:
-        compiled = _run_jit.lower(log_prior, log_likelihood, cfg, *args).compile()
-        if cache_key is not None:
-            _COMPILED[cache_key] = compiled
-            name = _density_name(log_likelihood)
-            _COMPILE_COUNTS[name] = _COMPILE_COUNTS.get(name, 0) + 1
-    compile_time = time.perf_counter() - start
+    static = (log_prior, log_likelihood, cfg)
+    compiler = background.compiler if background else None
+    program, new = _ahead.submit(_run_jit, static, args, compiler, keep=cache)
+    if new and cache:
+        name = _density_name(log_likelihood)
+        _COMPILE_COUNTS[name] = _COMPILE_COUNTS.get(name, 0) + 1
+    run = functools.partial(_run_program, program, args, time.perf_counter() - start)
+    return _Launched(run, background.runner.submit(run) if background else None)
+
+
+def _run_program(
+    program: concurrent.futures.Future, args: tuple, tracing_s: float
+) -> tuple[_Carry, _Trace, float]:
+    """Wait for the compiled sampler and run it; returns the final carry, the trace and the
+    seconds spent on compilation (tracing, and waiting for the program)."""
+    start = time.perf_counter()
+    compiled = program.result()
+    compile_time = tracing_s + time.perf_counter() - start
     carry, trace = compiled(*args)
     jax.block_until_ready(trace)
     return carry, trace, compile_time
 
 
+def _run_launched(launched: _Launched) -> tuple[_Carry, _Trace, float]:
+    """The launched sampler's final carry, trace and compile seconds."""
+    if launched.outcome is not None:
+        return launched.outcome.result()
+    return launched.run()
+
+
+def _execute(*args: Any, **kwargs: Any) -> tuple[_Carry, _Trace, float]:
+    """:func:`_launch` and :func:`_run_launched` in one go."""
+    return _run_launched(_launch(*args, **kwargs))
+
+
 def _unravel_draws(template: PyTree, draws: Array) -> PyTree:
     """Draws (S, R, d) -> pytree with a leading axis of S * R draws (run-major)."""
-    _, unravel = ravel_pytree(template)
-    flat = jnp.swapaxes(draws, 0, 1).reshape(-1, draws.shape[-1])
-    return jax.tree_util.tree_map(np.asarray, jax.vmap(unravel)(flat))
+    flat = np.swapaxes(np.asarray(draws), 0, 1).reshape(-1, draws.shape[-1])
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    ends = np.cumsum([np.size(leaf) for leaf in leaves])
+    columns = np.split(flat, ends[:-1], axis=1)
+    unravelled = [
+        c.reshape(-1, *np.shape(leaf)).astype(jnp.result_type(leaf))
+        for c, leaf in zip(columns, leaves, strict=True)
+    ]
+    return jax.tree_util.tree_unflatten(treedef, unravelled)
 
 
 def _evaluation_count(carry: _Carry, problem: _Problem) -> int:
@@ -1509,13 +1589,32 @@ def _warn(result: EvidenceResult) -> None:
         warnings.warn(
             "replica-exchange evidence may be unreliable: " + "; ".join(problems),
             EvidenceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
+
+
+class _Pending(NamedTuple):
+    """A replica-exchange run set up, its sampler compiled or compiling; ``result()`` runs it."""
+
+    launched: _Launched
+    problem: _Problem
+    reference: str
+    jumps: _reference.Reference | None
+    setup_s: float  # seconds the set-up took (part of the result's wall time)
+
+    def result(self) -> EvidenceResult:
+        start = time.perf_counter() - self.setup_s
+        carry, trace, compile_time = _run_launched(self.launched)
+        result = _summarise(
+            carry, trace, self.problem, compile_time, start, self.reference, self.jumps
+        )
+        _warn(result)
+        return result
 
 
 def replica_exchange(
@@ -1644,6 +1743,50 @@ def replica_exchange(
         ``SE_MAX`` nat, or the two halves of the sampling phase disagree by more than
         ``DRIFT_MAX`` standard errors.
     """
+    return _begin_replica_exchange(**locals(), background=None).result()
+
+
+def launch_replica_exchange(
+    log_prior: LogDensity,
+    log_likelihood: LogDensity,
+    init: PyTree,
+    *,
+    background: _ahead.Background | None,
+    **settings: Any,
+) -> _Pending:
+    """:func:`replica_exchange` up to its sampler, which compiles and runs on ``background``'s
+    threads (if not None) while the caller goes on (e.g. to the next model's MAP fits);
+    ``.result()`` waits for it and returns the :class:`EvidenceResult`. Same arguments and
+    defaults."""
+    bound = inspect.signature(replica_exchange).bind(log_prior, log_likelihood, init, **settings)
+    bound.apply_defaults()
+    return _begin_replica_exchange(**bound.arguments, background=background)
+
+
+def _begin_replica_exchange(
+    log_prior: LogDensity,
+    log_likelihood: LogDensity,
+    init: PyTree,
+    *,
+    key: Array,
+    n_temperatures: int | None,
+    betas: Any,
+    n_warmup: int,
+    n_samples: int,
+    n_independent: int,
+    trajectory_length: float,
+    max_leapfrog: int,
+    target_accept: float,
+    target_swap: float,
+    adapt_ladder: bool,
+    preconditioner: str,
+    swap_rounds: int,
+    reference: str,
+    mode_jumps: bool,
+    data: PyTree,
+    warm_start: EvidenceResult | SamplerState | None,
+    background: _ahead.Background | None,
+) -> _Pending:
     start = time.perf_counter()
     n_independent = _v.check_positive_int("n_independent", n_independent)
     n_warmup = _v.check_positive_int("n_warmup", n_warmup, minimum=1 if warm_start else 10)
@@ -1657,7 +1800,7 @@ def replica_exchange(
             n_independent=n_independent, n_warmup=n_warmup, n_samples=n_samples,
             trajectory_length=trajectory_length, max_leapfrog=max_leapfrog,
             target_accept=target_accept, preconditioner=preconditioner, swap_rounds=swap_rounds,
-            mode_jumps=mode_jumps,
+            mode_jumps=mode_jumps, background=background,
         )  # fmt: skip
     ladder = None if betas is None else _check_betas(betas)
     if ladder is None and n_temperatures is not None:
@@ -1687,15 +1830,14 @@ def replica_exchange(
     jumps = _jump_mixture(problem) if mode_jumps else None
     x0 = _tile(problem.points, cfg.n_independent, cfg.n_temperatures, _start_log_weights(problem))
     log_step = jnp.full(ladder.size, _initial_log_step(x0.shape[-1]))
-    tuning = _cold_tuning(ladder, log_step, path.laplace)
+    tuning = _cold_tuning_jit(ladder, log_step, path.laplace)
     schedule = _schedule(n_warmup, adapt_ladder=bool(adapt_ladder), adapt_metric=True)
-    carry, trace, compile_time = _execute(
+    launched = _launch(
         path.log_base, path.log_excess, cfg, key, x0, problem.template, tuning, schedule,
-        path.laplace, path.data, cache=data is not None, jumps=jumps,
+        path.laplace, path.data, cache=data is not None, jumps=jumps, background=background,
     )  # fmt: skip
-    result = _summarise(carry, trace, problem, compile_time, start, path.reference, jumps)
-    _warn(result)
-    return result
+    setup_s = time.perf_counter() - start
+    return _Pending(launched, problem, path.reference, jumps, setup_s)
 
 
 def _warm_state(warm_start: Any, n_runs: int, dim: int) -> SamplerState:
@@ -1727,8 +1869,9 @@ def _warm_run(
     n_independent: int,
     n_warmup: int,
     mode_jumps: bool,
+    background: _ahead.Background | None,
     **settings: Any,
-) -> EvidenceResult:
+) -> _Pending:
     """Replica exchange from a previous run's final state: step sizes adapt, nothing else;
     jumps (if asked for) from the previous run's mixture, or on the reference path from this
     data set's optima."""
@@ -1765,13 +1908,11 @@ def _warm_run(
         jumps = _jump_mixture(problem) if mode_jumps else None
     cfg = cfg._replace(mode_jumps=jumps is not None)
     schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=False)
-    carry, trace, compile_time = _execute(
+    launched = _launch(
         *densities, cfg, key, positions, template, tuning, schedule, laplace, path_data,
-        cache=data is not None, jumps=jumps,
+        cache=data is not None, jumps=jumps, background=background,
     )  # fmt: skip
-    result = _summarise(carry, trace, problem, compile_time, start, state.reference, jumps)
-    _warn(result)
-    return result
+    return _Pending(launched, problem, state.reference, jumps, time.perf_counter() - start)
 
 
 def _jump_rates(jumped: np.ndarray) -> np.ndarray:
@@ -1892,7 +2033,7 @@ def wbic(
     )
     x0 = _tile(problem.points, cfg.n_independent, 1, _start_log_weights(problem))
     log_step = jnp.full(1, _initial_log_step(x0.shape[-1]))
-    tuning = _cold_tuning(np.array([beta]), log_step, problem.laplace)
+    tuning = _cold_tuning_jit(np.array([beta]), log_step, problem.laplace)
     schedule = _schedule(n_warmup, adapt_ladder=False, adapt_metric=True)
     carry, trace, compile_time = _execute(
         log_prior, log_likelihood, cfg, key, x0, problem.template, tuning, schedule,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections.abc import Callable
 from functools import cached_property, partial
@@ -17,6 +18,7 @@ from numpyro.infer import MCMC, NUTS
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
 from deconv import (
+    _ahead,
     _jax,  # noqa: F401
     _structured,
 )
@@ -65,6 +67,21 @@ class Problem:
     def unconstrain(self, params: dict) -> dict:
         return unconstrain_fn(peak_model, (self.u, self.v), self.kwargs, params)
 
+    def constrain_all(self, z: dict) -> dict:
+        """:meth:`constrain` of points stacked along a leading axis."""
+        if not _structured.supports(self.model):
+            return jax.vmap(self.constrain)(z)
+        structure, data = self.structured
+        return _structured.transforms(structure)[0](z, data)
+
+    def unconstrain_all(self, params: dict) -> dict:
+        """:meth:`unconstrain` of points stacked along a leading axis."""
+        params = {k: jnp.asarray(a) for k, a in params.items()}
+        if not _structured.supports(self.model):
+            return jax.vmap(self.unconstrain)(params)
+        structure, data = self.structured
+        return _structured.transforms(structure)[1](params, data)
+
 
 def make_problem(
     spectrum: Spectrum,
@@ -108,14 +125,16 @@ def make_problem(
 def _objective(structure: Any, template: dict, data: dict) -> Callable:
     """-log p(theta, v) of a structured problem on flat unconstrained vectors."""
     _, unravel = ravel_pytree(template)
-    kwargs = _structured.model_kwargs(structure, data["leaves"], data["sigma_points"])
-    args = (data["u"], data["v"])
 
-    def objective(flat):
+    # Jitted, so that the optimisers' several calls trace the model (NumPyro, in Python) once.
+    @jax.jit
+    def objective(flat, data):
+        kwargs = _structured.model_kwargs(structure, data["leaves"], data["sigma_points"])
+        args = (data["u"], data["v"])
         params = constrain_fn(peak_model, args, kwargs, unravel(flat))
         return -log_density(peak_model, args, kwargs, params)[0]
 
-    return objective
+    return lambda flat: objective(flat, data)
 
 
 def _bfgs(objective: Callable, flat: jnp.ndarray, max_iter: int):
@@ -169,9 +188,11 @@ def _optimisers(problem: Problem, z_template: dict, *, max_iter: int):
     _, unravel = ravel_pytree(z_template)
     if _structured.supports(problem.model):
         structure, data = problem.structured
+        bfgs = _ahead.caller(_structured_bfgs, (structure, max_iter))
+        newton = _ahead.caller(_structured_newton, (structure,))
         return (
-            lambda flat: _structured_bfgs(structure, max_iter, flat, z_template, data),
-            lambda flat: _structured_newton(structure, flat, z_template, data),
+            lambda flat: bfgs(flat, z_template, data),
+            lambda flat: newton(flat, z_template, data),
             unravel,
         )
 
@@ -180,6 +201,35 @@ def _optimisers(problem: Problem, z_template: dict, *, max_iter: int):
 
     bfgs = jax.jit(partial(_bfgs, objective, max_iter=max_iter))
     return bfgs, jax.jit(partial(_newton, objective)), unravel
+
+
+def _unconstrained_starts(problem: Problem, n_starts: int, seed: int) -> dict:
+    """The starts of :func:`~deconv.starts.initial_guesses`, unconstrained and stacked."""
+    starts = initial_guesses(
+        np.asarray(problem.u), np.asarray(problem.v), problem.model, problem.scaling,
+        n_starts=n_starts, seed=seed,
+    )  # fmt: skip
+    return problem.unconstrain_all({k: np.stack([s[k] for s in starts]) for k in starts[0]})
+
+
+def compile_map_ahead(
+    problem: Problem,
+    compiler: concurrent.futures.Executor,
+    *,
+    n_starts: int = 24,
+    max_iter: int = 2000,
+) -> dict | None:
+    """Trace the MAP optimisers of ``problem`` here and compile them on ``compiler``, ahead of
+    :func:`multi_start_map`; returns an unconstrained template point (None, and nothing
+    compiled, for models that close over their data)."""
+    if not _structured.supports(problem.model):
+        return None
+    z = jax.tree_util.tree_map(lambda a: a[0], _unconstrained_starts(problem, n_starts, 0))
+    structure, data = problem.structured
+    flat = ravel_pytree(z)[0]
+    _ahead.submit(_structured_bfgs, (structure, max_iter), (flat, z, data), compiler)
+    _ahead.submit(_structured_newton, (structure,), (flat, z, data), compiler)
+    return z
 
 
 def multi_start_map(
@@ -197,24 +247,18 @@ def multi_start_map(
     one row per distinct optimum: its negative log posterior (user units, nats), how many
     starts reached it and the centres.
     """
-    starts = initial_guesses(
-        np.asarray(problem.u),
-        np.asarray(problem.v),
-        problem.model,
-        problem.scaling,
-        n_starts=n_starts,
-        seed=seed,
-    )
-    z0 = [problem.unconstrain({k: jnp.asarray(a) for k, a in s.items()}) for s in starts]
-    bfgs, newton, unravel = _optimisers(problem, z0[0], max_iter=max_iter)
-    solutions = [bfgs(ravel_pytree(z)[0]) for z in z0]
+    z0 = _unconstrained_starts(problem, n_starts, seed)
+    template = jax.tree_util.tree_map(lambda a: a[0], z0)
+    bfgs, newton, unravel = _optimisers(problem, template, max_iter=max_iter)
+    flat0 = np.asarray(jax.vmap(lambda z: ravel_pytree(z)[0])(z0))
+    solutions = [bfgs(flat) for flat in flat0]
     flat = [np.asarray(x) for x, _ in solutions]
     fun = np.array([float(f) for _, f in solutions])
     for i in np.argsort(np.where(np.isfinite(fun), fun, np.inf))[:n_polish]:
         x, value = newton(jnp.asarray(flat[i]))
         if np.isfinite(float(value)) and float(value) <= fun[i]:
             flat[i], fun[i] = np.asarray(x), float(value)
-    params = jax.vmap(problem.constrain)(jax.vmap(unravel)(jnp.asarray(np.stack(flat))))
+    params = problem.constrain_all(jax.vmap(unravel)(jnp.asarray(np.stack(flat))))
     return _distinct_optima(params, fun, problem)
 
 

@@ -7,11 +7,12 @@ error; ``select`` does this for every (K, shape, baseline) candidate and ranks t
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,11 +21,23 @@ import pandas as pd
 from numpyro import handlers
 from numpyro.infer.util import potential_energy
 
-from deconv import _structured
+from deconv import _ahead, _structured
 from deconv import _validation as v
 from deconv.baselines import BaselineSpec, baseline_label
-from deconv.evidence import EvidenceResult, WBICResult, replica_exchange, wbic
-from deconv.inference import Problem, _as_key, make_problem, multi_start_map
+from deconv.evidence import (
+    EvidenceResult,
+    WBICResult,
+    compile_setup_ahead,
+    launch_replica_exchange,
+    wbic,
+)
+from deconv.inference import (
+    Problem,
+    _as_key,
+    compile_map_ahead,
+    make_problem,
+    multi_start_map,
+)
 from deconv.model import PeakModel, peak_model, pointwise_log_likelihood
 from deconv.priors import Priors
 from deconv.results import Fit, build_fit
@@ -200,46 +213,85 @@ def model_free_energy(
     warm_start: Any = None,
 ) -> ModelEvidence:
     """:func:`free_energy` for an already built :class:`~deconv.inference.Problem`."""
+    return _begin_free_energy(
+        problem, key=key, n_starts=n_starts, compute_wbic=compute_wbic, sampler=sampler,
+        warm_start=warm_start, background=None,
+    ).result()  # fmt: skip
+
+
+class _PendingEvidence(NamedTuple):
+    """A model's MAP fits done and its sampler launched; ``result()`` finishes the work."""
+
+    problem: Problem
+    table: pd.DataFrame
+    init: dict
+    run: Any  # deconv.evidence launch: .result() -> EvidenceResult
+    wbic_key: jax.Array | None  # None: no WBIC
+    ppc_key: jax.Array
+    setup_s: float
+
+    def result(self) -> ModelEvidence:
+        started = time.perf_counter() - self.setup_s
+        result = self.run.result()
+        problem = self.problem
+        wbic_result = None
+        if self.wbic_key is not None:
+            log_prior, log_likelihood, data = _densities(problem)
+            wbic_result = wbic(
+                log_prior, log_likelihood, self.init, n_data=problem.spectrum.n_points,
+                key=self.wbic_key, data=data,
+            )  # fmt: skip
+        n_runs = int(np.asarray(result.log_z_runs).size)
+        constrained = problem.constrain_all(result.samples)
+        by_chain = {
+            k: np.reshape(a, (n_runs, -1, *np.shape(a)[1:])) for k, a in constrained.items()
+        }
+        fit = build_fit(
+            problem,
+            "replica_exchange",
+            by_chain,
+            None,
+            self.table,
+            key=self.ppc_key,
+            wall_time=time.perf_counter() - started,
+        )
+        return ModelEvidence(
+            model=problem.model,
+            free_energy=float(result.free_energy),
+            free_energy_se=float(result.free_energy_se),
+            wbic=float(wbic_result.wbic) if wbic_result is not None else float("nan"),
+            evidence=result,
+            fit=fit,
+            optima=self.table,
+            wbic_result=wbic_result,
+        )
+
+
+def _begin_free_energy(
+    problem: Problem,
+    *,
+    key: jax.Array,
+    n_starts: int,
+    compute_wbic: bool,
+    sampler: Mapping[str, Any] | None,
+    warm_start: Any,
+    background: _ahead.Background | None,
+) -> _PendingEvidence:
+    """The MAP fits and the replica-exchange set-up of one model; its sampler compiles on
+    ``background``'s threads (if given) while the caller goes on."""
     started = time.perf_counter()
     map_key, re_key, wbic_key, ppc_key = jax.random.split(key, 4)
     seed = int(jax.random.randint(map_key, (), 0, 2**31 - 1))
     optima, table = multi_start_map(problem, n_starts=n_starts, seed=seed)
     init = _inits(problem, optima, table)
     log_prior, log_likelihood, data = _densities(problem)
-    result = replica_exchange(
-        log_prior,
-        log_likelihood,
-        init,
-        key=re_key,
-        data=data,
-        warm_start=warm_start,
-        **dict(sampler or {}),
-    )
-    wbic_result = None
-    if compute_wbic:
-        n_data = problem.spectrum.n_points
-        wbic_result = wbic(log_prior, log_likelihood, init, n_data=n_data, key=wbic_key, data=data)
-    n_runs = int(np.asarray(result.log_z_runs).size)
-    constrained = jax.vmap(problem.constrain)(result.samples)
-    by_chain = {k: np.reshape(a, (n_runs, -1, *np.shape(a)[1:])) for k, a in constrained.items()}
-    fit = build_fit(
-        problem,
-        "replica_exchange",
-        by_chain,
-        None,
-        table,
-        key=ppc_key,
-        wall_time=time.perf_counter() - started,
-    )
-    return ModelEvidence(
-        model=problem.model,
-        free_energy=float(result.free_energy),
-        free_energy_se=float(result.free_energy_se),
-        wbic=float(wbic_result.wbic) if wbic_result is not None else float("nan"),
-        evidence=result,
-        fit=fit,
-        optima=table,
-        wbic_result=wbic_result,
+    run = launch_replica_exchange(
+        log_prior, log_likelihood, init, background=background, key=re_key, data=data,
+        warm_start=warm_start, **dict(sampler or {}),
+    )  # fmt: skip
+    setup_s = time.perf_counter() - started
+    return _PendingEvidence(
+        problem, table, init, run, wbic_key if compute_wbic else None, ppc_key, setup_s
     )
 
 
@@ -354,6 +406,31 @@ class Selection:
         )
 
 
+def _compile_ahead(problem: Problem, compiler: concurrent.futures.Executor, n_starts: int) -> None:
+    """Trace the MAP optimisers and the Laplace set-up of ``problem`` here and compile them
+    on ``compiler``, for :func:`_begin_free_energy` to find them ready."""
+    template = compile_map_ahead(problem, compiler, n_starts=n_starts)
+    if template is not None:
+        log_prior, log_likelihood, data = _densities(problem)
+        compile_setup_ahead(log_prior, log_likelihood, template, data, compiler, MAX_INITS)
+
+
+def _table_row(result: ModelEvidence, wall_s: float) -> dict[str, Any]:
+    model = result.model
+    return {
+        "model": model.label,
+        "n_peaks": model.n_peaks,
+        "shape": model.shape,
+        "baseline": baseline_label(model.baseline),
+        "F": result.free_energy,
+        "F_se": result.free_energy_se,
+        "WBIC": result.wbic,
+        "swap_rate_min": float(np.min(result.evidence.swap_rates)),
+        "round_trips": result.evidence.round_trips,
+        "wall_s": round(wall_s, 2),
+    }
+
+
 def select(
     spectrum: Spectrum,
     n_peaks: int | Sequence[int] = range(1, 7),
@@ -402,41 +479,38 @@ def select(
     candidates = _candidates(n_peaks, shapes, baselines)
     log_prior = _log_model_prior([_label(*c) for c in candidates], model_prior)
     keys = jax.random.split(key, len(candidates))
+    shared = {"noise": noise, "priors": priors, "sigma": sigma, "smallest_peak": smallest_peak}
+    problems = [
+        make_problem(spectrum, k, shape=shape, baseline=baseline, **shared)
+        for k, shape, baseline in candidates
+    ]
+    settings = {"n_starts": n_starts, "compute_wbic": compute_wbic, "sampler": sampler}
     results: dict[str, ModelEvidence] = {}
     rows = []
-    for (k, shape, baseline), candidate_key in tqdm(
-        list(zip(candidates, keys, strict=True)), desc="free energies", disable=not progress
-    ):
-        started = time.perf_counter()
-        result = free_energy(
-            spectrum,
-            k,
-            shape=shape,
-            baseline=baseline,
-            noise=noise,
-            priors=priors,
-            sigma=sigma,
-            smallest_peak=smallest_peak,
-            key=candidate_key,
-            n_starts=n_starts,
-            compute_wbic=compute_wbic,
-            sampler=sampler,
-        )
-        results[result.model.label] = result
-        rows.append(
-            {
-                "model": result.model.label,
-                "n_peaks": k,
-                "shape": shape,
-                "baseline": baseline_label(baseline),
-                "F": result.free_energy,
-                "F_se": result.free_energy_se,
-                "WBIC": result.wbic,
-                "swap_rate_min": float(np.min(result.evidence.swap_rates)),
-                "round_trips": result.evidence.round_trips,
-                "wall_s": round(time.perf_counter() - started, 2),
-            }
-        )
+    bar = tqdm(total=len(candidates), desc="free energies", disable=not progress)
+    # A model ahead: while this thread traces and fits a model's MAP optima, the previous
+    # model's sampler runs on one background thread and the next model's programs compile on
+    # the other. Each model keeps its own key, so the results are those of one model after
+    # the other.
+    with bar, _ahead.Background() as background:
+        _compile_ahead(problems[0], background.compiler, n_starts)
+        pending = None
+        for i in range(len(problems) + 1):
+            following = None
+            if i < len(problems):
+                if i + 1 < len(problems):
+                    _compile_ahead(problems[i + 1], background.compiler, n_starts)
+                following = _begin_free_energy(
+                    problems[i], key=keys[i], warm_start=None, background=background, **settings
+                )
+            if pending is not None:
+                finishing = time.perf_counter()
+                result = pending.result()
+                results[result.model.label] = result
+                wall = pending.setup_s + time.perf_counter() - finishing
+                rows.append(_table_row(result, wall))
+                bar.update()
+            pending = following
     table = pd.DataFrame(rows)
     table["probability"] = model_probabilities(table["F"].to_numpy(), log_prior)
     table = table.sort_values("F", kind="stable").reset_index(drop=True)

@@ -6,14 +6,16 @@ import os
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import datasets
-from deconv import _structured
+from deconv import _ahead, _structured
 from deconv.inference import make_problem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,13 +120,50 @@ def test_a_new_number_of_starts_does_not_recompile_the_set_up():
     best = jax.tree_util.tree_map(lambda a: np.asarray(a[:1]), _inits(problem, optima, table))
     shifts = np.linspace(0.0, 0.04, 5)
     init = jax.tree_util.tree_map(lambda a: a + shifts.reshape(-1, *[1] * (a.ndim - 1)), best)
-    before = evidence._inspect_jit._cache_size()
+    before = _ahead.program_count(evidence._inspect_jit)
     firsts = [{name: a[:n] for name, a in init.items()} for n in (3, 5)]
     prepared = [evidence._prepare(log_prior, log_likelihood, i, data) for i in firsts]
-    assert evidence._inspect_jit._cache_size() - before <= 1  # both padded to 8 starts
+    assert _ahead.program_count(evidence._inspect_jit) - before <= 1  # both padded to 8 starts
     points, template = evidence._init_points(init)
     flat = evidence._flatten(log_prior, log_likelihood, template, data)
     expected = [float(flat.log_prior(x) + flat.log_lik(x)) for x in points]
     for n, problem_n in zip((3, 5), prepared, strict=True):
         assert problem_n.points.shape == (n, points.shape[1])
         np.testing.assert_allclose(problem_n.log_targets, expected[:n], rtol=0, atol=1e-9)
+
+
+class _Unbuildable:
+    """Lowers, then fails to compile."""
+
+    def lower(self, *args):
+        return self
+
+    def compile(self):
+        raise RuntimeError("no program")
+
+
+def test_programs_compiled_on_another_thread_are_kept_by_signature():
+    scaled_sine = jax.jit(lambda scale, x: jnp.sin(x) * scale, static_argnums=0)
+    x = jnp.linspace(0.0, 1.0, 7)
+    with ThreadPoolExecutor(1) as compiler:
+        program, new = _ahead.submit(scaled_sine, (2.0,), (x,), compiler)
+        again, new_again = _ahead.submit(scaled_sine, (2.0,), (x + 1.0,), compiler)
+    assert new and not new_again and again is program
+    np.testing.assert_array_equal(_ahead.call(scaled_sine, (2.0,), x), scaled_sine(2.0, x))
+    assert _ahead.program_count(scaled_sine) == 1
+    assert _ahead.submit(scaled_sine, (3.0,), (x,))[1]  # another static argument
+    assert _ahead.submit(scaled_sine, (2.0,), (x[:3],))[1]  # another shape
+    assert _ahead.submit(scaled_sine, (2.0,), (np.float32(1.0),))[1]  # another shape and dtype
+    assert _ahead.submit(scaled_sine, (2.0,), (x,), keep=False)[1]  # not kept: compiled afresh
+    assert _ahead.program_count(scaled_sine) == 4
+
+
+def test_a_program_that_failed_to_compile_is_not_kept():
+    broken = _Unbuildable()
+    with ThreadPoolExecutor(1) as compiler:
+        program, _ = _ahead.submit(broken, (), (np.ones(3),), compiler)
+        with pytest.raises(RuntimeError, match="no program"):
+            program.result()
+    assert _ahead.program_count(broken) == 0
+    with pytest.raises(RuntimeError, match="no program"):
+        _ahead.call(broken, (), np.ones(3))  # tried again, here

@@ -98,6 +98,15 @@ def test_select_ranks_candidates_and_returns_the_best_fit(nagata):
     np.testing.assert_allclose(best.peak_table["centre"], [1.21, 1.455, 1.703], atol=0.01)
     axes = selection.plot()
     assert len(axes) == 3 and axes[0].get_xlabel() == "number of peaks K"
+    # Each model's programs compile while the one before it runs: the numbers must still be
+    # those of the model alone, with the key select gave it.
+    key_two = jax.random.split(jax.random.PRNGKey(0), 2)[0]
+    alone = free_energy(
+        nagata, 2, shape="gaussian", baseline="none", priors="nagata2012", key=key_two,
+        sampler=QUICK,
+    )  # fmt: skip
+    within = selection.results[alone.model.label]
+    assert (within.free_energy, within.wbic) == (alone.free_energy, alone.wbic)
 
 
 def test_model_probabilities_follow_exp_minus_f_times_prior():
