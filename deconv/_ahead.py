@@ -36,9 +36,11 @@ class Background:
     def __enter__(self) -> Background:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.runner.shutdown()
-        self.compiler.shutdown()
+    def __exit__(self, kind: type | None, *exc: object) -> None:
+        # On an error or an interrupt, return at once: a running program cannot be stopped,
+        # and waiting for it would hold up the exception for as long as it runs.
+        for pool in (self.runner, self.compiler):
+            pool.shutdown(wait=kind is None, cancel_futures=kind is not None)
 
 
 def signature(args: tuple) -> tuple:

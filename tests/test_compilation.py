@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -167,3 +169,20 @@ def test_a_program_that_failed_to_compile_is_not_kept():
     assert _ahead.program_count(broken) == 0
     with pytest.raises(RuntimeError, match="no program"):
         _ahead.call(broken, (), np.ones(3))  # tried again, here
+
+
+def test_an_error_leaves_the_background_threads_at_once():
+    started = threading.Event()
+
+    def long_task():
+        started.set()
+        time.sleep(2.0)
+
+    begun = time.perf_counter()
+    with pytest.raises(KeyError), _ahead.Background() as background:
+        background.runner.submit(long_task)
+        queued = background.runner.submit(long_task)
+        started.wait()
+        raise KeyError("interrupted")
+    assert time.perf_counter() - begun < 1.0
+    assert queued.cancelled()
