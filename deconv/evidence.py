@@ -1030,10 +1030,15 @@ def _inspect_points(
 _inspect_jit = jax.jit(_inspect_points, static_argnums=(0, 1))
 
 
-def _padded(points: np.ndarray, minimum: int = 8) -> np.ndarray:
-    """The starts, repeated up to a power of two (at least ``minimum``): a new number of MAP
-    optima then seldom means a new compilation of the set-up (2 s per structure)."""
-    size = max(minimum, 1 << (len(points) - 1).bit_length())
+def _padded_size(n_points: int, minimum: int = 8) -> int:
+    """``n_points`` rounded up to a power of two, at least ``minimum``."""
+    return max(minimum, 1 << (n_points - 1).bit_length())
+
+
+def _padded(points: np.ndarray) -> np.ndarray:
+    """The starts, repeated up to :func:`_padded_size`: a new number of MAP optima then seldom
+    means a new compilation of the set-up (2 s per structure)."""
+    size = _padded_size(len(points))
     return np.concatenate([points, np.repeat(points[:1], size - len(points), axis=0)])
 
 
@@ -1048,7 +1053,7 @@ def compile_setup_ahead(
     """Trace here, and compile on ``compiler``, the Laplace set-up that :func:`replica_exchange`
     will run on up to ``n_points`` starts like ``template`` (densities taking ``data``)."""
     points, template = _init_points(jax.tree_util.tree_map(lambda a: a[None], template))
-    padded = np.zeros((len(_padded(np.repeat(points, n_points, axis=0))), points.shape[1]))
+    padded = np.zeros((_padded_size(n_points), points.shape[1]))
     arguments = (template, data, jnp.asarray(padded))
     _ahead.submit(_inspect_jit, (log_prior, log_likelihood), arguments, compiler)
 
@@ -1221,7 +1226,7 @@ def _jump_mixture(problem: _Problem) -> _reference.Reference:
     """The optima's Laplace mixture for the jump move, padded to a power of two (at least 8)
     components; a standard normal where no optimum has a finite Laplace approximation (the
     move is then rarely accepted, and still exact)."""
-    size = len(_padded(problem.points))
+    size = _padded_size(len(problem.points))
     try:
         mixture = _reference.build(problem.points, problem.log_targets, problem.roots)
     except ValueError:
