@@ -29,9 +29,12 @@ Free energies (``method="evidence"``)
     step-size warm-up (``warm_warmup`` sweeps, default 100) replaces the full one. The model's
     densities take the data as arguments, so one compiled sampler (and one compiled MAP
     optimiser) serves every spectrum of a structure: a warm start keeps the ladder size, and
-    cold runs after a chunk's first reuse its number of temperatures. Warm-started results
-    depend on which spectrum preceded in the chunk: equal in distribution, not bit for bit,
-    across chunk sizes or a resumed run.
+    cold runs after a chunk's first reuse its number of temperatures. A warm-started run whose
+    replicas do not mix (:func:`deconv.evidence.poorly_mixed`: the neighbour's ladder or step
+    sizes do not fit this spectrum) where the run it started from did mix is redone cold,
+    flagged ``restarted_cold`` in the summary.
+    Warm-started results depend on which spectrum preceded in the chunk: equal in
+    distribution, not bit for bit, across chunk sizes or a resumed run.
 
 Chunks run in a background thread (while the main thread writes results) or on any executor
 with ``submit`` (``concurrent.futures`` pools, a Dask ``distributed.Client``). Results depend
@@ -494,6 +497,7 @@ EVIDENCE_COLUMNS = (
     "free_energy_se",
     "n_gradient_evals",
     "warm_started",
+    "restarted_cold",
     "n_temperatures",
     "swap_rate_min",
     "round_trips",
@@ -748,6 +752,7 @@ def _evidence_one(
         "free_energy_se": result.free_energy_se,
         "n_gradient_evals": evidence.n_gradient_evals,
         "warm_started": state is not None,
+        "restarted_cold": False,
         "n_temperatures": int(evidence.betas.size),
         "swap_rate_min": float(swaps.min()) if swaps.size else math.nan,
         "round_trips": evidence.round_trips,
@@ -761,6 +766,16 @@ def _evidence_one(
     return outcome, result
 
 
+def _warm_start_failed(previous: Any, result: Any) -> bool:
+    """A warm run that did not mix where the run it started from did: redo it cold (see
+    :func:`deconv.selection.warm_or_cold`)."""
+    from deconv.evidence import poorly_mixed
+
+    if previous is None or result is None:
+        return False
+    return poorly_mixed(result.evidence) and not poorly_mixed(previous)
+
+
 def _evidence_chunk(task: _Task) -> list[_Outcome]:
     """Free energies of a chunk in order, each warm-started from the previous spectrum's run.
 
@@ -771,16 +786,20 @@ def _evidence_chunk(task: _Task) -> list[_Outcome]:
 
     options = dict(task.settings.evidence)
     sampler = dict(options["sampler"])
-    state, outcomes = None, []
+    previous, outcomes = None, []
     for spectrum, seed in zip(task.spectra, task.seeds, strict=True):
+        state = None if previous is None else previous.state
         settings = sampler if state is None else warm_sampler(sampler, options["warm_warmup"])
         outcome, result = _evidence_one(task.settings, spectrum, seed, settings, state)
+        if _warm_start_failed(previous, result):
+            outcome, result = _evidence_one(task.settings, spectrum, seed, sampler, None)
+            outcome.row["restarted_cold"] = True
         outcomes.append(outcome)
         task.advance()
         if result is None:
             continue
         if options["warm_start"]:
-            state = result.evidence.state
+            previous = result.evidence
         elif "n_temperatures" not in sampler and "betas" not in sampler:
             sampler["n_temperatures"] = int(result.evidence.betas.size)
             if sampler.get("reference", "auto") == "auto":  # the size belongs to this path
@@ -1163,7 +1182,8 @@ def fit_series(
     method : {"map", "nuts", "evidence"}
         Vectorised MAP (fast), a loop of :func:`deconv.fit` with NUTS, or free energies by
         replica exchange, warm-started along the series (columns ``free_energy``,
-        ``free_energy_se``, ``n_gradient_evals``... in the summary).
+        ``free_energy_se``, ``n_gradient_evals``... in the summary; a warm-started run whose
+        replicas do not mix is redone cold, ``restarted_cold``).
     key : int or jax PRNG key
         Batch seed. Each spectrum's seed derives from it and the sample id, so results do not
         depend on chunking, order, executor or interruptions (warm-started free energies
@@ -1278,7 +1298,8 @@ def fit_files(
     method : {"map", "nuts", "evidence"}
         Vectorised MAP (fast), a loop of :func:`deconv.fit` with NUTS, or free energies by
         replica exchange, warm-started along the series (columns ``free_energy``,
-        ``free_energy_se``, ``n_gradient_evals``... in the summary).
+        ``free_energy_se``, ``n_gradient_evals``... in the summary; a warm-started run whose
+        replicas do not mix is redone cold, ``restarted_cold``).
     key : int or jax PRNG key
         Batch seed. Each spectrum's seed derives from it and the sample id, so results do not
         depend on chunking, order, executor or interruptions (warm-started free energies

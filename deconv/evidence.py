@@ -126,6 +126,7 @@ from deconv.exceptions import EvidenceWarning
 __all__ = [
     "ACCEPT_MIN",
     "DRIFT_MAX",
+    "MIXING_CHECKS",
     "PRECONDITIONERS",
     "REFERENCES",
     "SE_MAX",
@@ -134,6 +135,8 @@ __all__ = [
     "SamplerState",
     "WBICResult",
     "compile_count",
+    "diagnostic_problems",
+    "poorly_mixed",
     "replica_exchange",
     "wbic",
 ]
@@ -1563,36 +1566,62 @@ def _evaluation_count(carry: _Carry, problem: _Problem) -> int:
     return int(carry.n_grad) + problem.n_setup_evals
 
 
-def _warn(result: EvidenceResult) -> None:
-    problems = []
+MIXING_CHECKS = ("swap_rate", "acceptance", "round_trips")
+"""Diagnostics that fail when the replicas do not mix (a ladder, step sizes or metric that do
+not fit the posterior), as opposed to a run that is merely short (``se``, ``drift``)."""
+
+
+def diagnostic_problems(result: EvidenceResult) -> dict[str, str]:
+    """The diagnostics a replica-exchange run fails, by check, with a message for each.
+
+    Checks: ``"swap_rate"`` (< :data:`SWAP_RATE_MIN` between some neighbours),
+    ``"acceptance"`` (mean HMC acceptance < :data:`ACCEPT_MIN` at some temperature),
+    ``"round_trips"`` (no replica travelled β=0 -> 1 -> 0), ``"se"`` (standard error of log Z >
+    :data:`SE_MAX`) and ``"drift"`` (log Z moved by > :data:`DRIFT_MAX` standard errors between
+    the halves of the sampling phase). An empty dict means every check passed.
+    """
+    problems = {}
     if result.swap_rates.size and float(np.min(result.swap_rates)) < SWAP_RATE_MIN:
         worst = int(np.argmin(result.swap_rates))
-        problems.append(
+        problems["swap_rate"] = (
             f"swap rate {result.swap_rates[worst]:.3f} < {SWAP_RATE_MIN} between β="
             f"{result.betas[worst]:.3g} and β={result.betas[worst + 1]:.3g} (add temperatures)"
         )
     low = np.flatnonzero(~(result.accept_rates >= ACCEPT_MIN))
     if low.size:
         worst = int(low[np.argmin(np.nan_to_num(result.accept_rates[low], nan=-1.0))])
-        problems.append(
+        problems["acceptance"] = (
             f"HMC acceptance {result.accept_rates[worst]:.3f} < {ACCEPT_MIN} at β="
             f"{result.betas[worst]:.3g} ({low.size} of {result.betas.size} temperatures; "
             "the densities may be non-smooth or non-finite there)"
         )
     if result.round_trips == 0:
-        problems.append("no replica travelled β=0 -> 1 -> 0 during sampling (sample longer)")
+        problems["round_trips"] = (
+            "no replica travelled β=0 -> 1 -> 0 during sampling (sample longer)"
+        )
     if not result.log_z_se <= SE_MAX:
-        problems.append(f"standard error of log Z {result.log_z_se:.3g} > {SE_MAX} nat")
+        problems["se"] = f"standard error of log Z {result.log_z_se:.3g} > {SE_MAX} nat"
     halves = result.log_z_halves
     drift = abs(halves[1] - halves[0]) if np.all(np.isfinite(halves)) else 0.0
     if drift > DRIFT_MAX * result.log_z_se and drift > _DRIFT_FLOOR:
-        problems.append(
+        problems["drift"] = (
             f"log Z moved by {drift:.3g} nat between the halves of the sampling phase "
             f"(> {DRIFT_MAX:g} standard errors: not stationary, sample longer)"
         )
+    return problems
+
+
+def poorly_mixed(result: EvidenceResult) -> bool:
+    """Whether the run fails a mixing check (:data:`MIXING_CHECKS`): its replicas did not
+    travel the ladder, so its log Z may be far off, not merely noisy."""
+    return any(check in MIXING_CHECKS for check in diagnostic_problems(result))
+
+
+def _warn(result: EvidenceResult) -> None:
+    problems = diagnostic_problems(result)
     if problems:
         warnings.warn(
-            "replica-exchange evidence may be unreliable: " + "; ".join(problems),
+            "replica-exchange evidence may be unreliable: " + "; ".join(problems.values()),
             EvidenceWarning,
             stacklevel=4,
         )

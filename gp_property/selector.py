@@ -13,6 +13,7 @@ heuristic for down- or up-weighting the property.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +80,8 @@ class SeriesSelection:
     table : pandas.DataFrame
         One row per candidate, best F_total first: ``sum_F`` and its se, ``neg_log_L_prop``
         and its se, ``F_total`` and its se, ``probability`` (from F_total) and
-        ``spectrum_only_probability`` (from sum_F), plus ``weight``.
+        ``spectrum_only_probability`` (from sum_F), plus ``weight`` and ``cold_restarts``
+        (samples whose warm-started run did not mix and was redone cold).
     chosen : str
         The label of the candidate with the lowest F_total.
     spectrum_only_choice : str
@@ -172,7 +174,11 @@ def select_series(
         step-size-only sweeps: about 1.6 times fewer gradient evaluations at a standard error
         about 1.1 times the cold runs' when neighbouring spectra are alike (weak_band, six
         spectra; ``tests/test_batch.py``).
-        Order the series so that neighbours are similar (e.g. by the property or by time).
+        Order the series so that neighbours are similar (e.g. by the property or by time). A
+        warm-started run whose replicas do not mix (no round trip, a swap rate or HMC
+        acceptance below its threshold) where its predecessor's did is redone cold, so a
+        neighbour unlike its predecessor costs time, not accuracy (counted in the table's
+        ``cold_restarts``; see :func:`deconv.selection.warm_or_cold`).
     warm_warmup : int
         Warm-up sweeps of a warm-started run.
     progress : bool
@@ -184,7 +190,7 @@ def select_series(
     """
     from tqdm.auto import tqdm
 
-    from deconv.selection import free_energy, warm_sampler
+    from deconv.selection import warm_or_cold
     from gp_property.features import feature_draws
     from gp_property.likelihood import POLICY, property_log_likelihood
 
@@ -198,24 +204,21 @@ def select_series(
     bar = tqdm(total=len(jobs), desc="free energies", disable=not progress)
     warm_warmup = v.check_positive_int("warm_warmup", warm_warmup)
     for index, candidate in enumerate(chosen_candidates):
-        per_sample, state = [], None
+        per_sample, previous, restarts = [], None, 0
         for i, spectrum in enumerate(series):
-            settings = sampler if state is None else warm_sampler(sampler, warm_warmup)
-            evidence = free_energy(
+            run = functools.partial(
+                _sample_free_energy,
                 spectrum,
-                candidate.n_peaks,
-                shape=candidate.shape,
-                baseline=candidate.baseline,
+                candidate,
+                key=key * 100_003 + index * 1_009 + i,
                 priors=priors,
                 sigma=sigma,
-                key=key * 100_003 + index * 1_009 + i,
-                compute_wbic=False,
-                sampler=settings,
                 n_starts=n_starts,
-                warm_start=state,
             )
+            evidence, restarted = warm_or_cold(run, sampler, warm_warmup, previous)
+            restarts += restarted
             per_sample.append(evidence)
-            state = evidence.evidence.state if warm_start else None
+            previous = evidence.evidence if warm_start else None
             bar.update()
         draws = feature_draws(
             [e.fit for e in per_sample],
@@ -228,7 +231,7 @@ def select_series(
         evidences[candidate.label] = per_sample
         likelihoods[candidate.label] = likelihood
         all_features[candidate.label] = draws
-        rows.append(_row(candidate, per_sample, likelihood, weight))
+        rows.append({**_row(candidate, per_sample, likelihood, weight), "cold_restarts": restarts})
     bar.close()
     table = pd.DataFrame(rows).sort_values("F_total", kind="stable").reset_index(drop=True)
     table["probability"] = _probabilities(table["F_total"].to_numpy())
@@ -243,6 +246,35 @@ def select_series(
         features=all_features,
         properties=t,
         policy=POLICY,
+    )
+
+
+def _sample_free_energy(
+    spectrum: Any,
+    candidate: Candidate,
+    sampler: Mapping[str, Any] | None,
+    warm_start: Any,
+    *,
+    key: int,
+    priors: Any,
+    sigma: Any,
+    n_starts: int,
+) -> Any:
+    """One sample's free energy under ``candidate`` (see :func:`deconv.free_energy`)."""
+    from deconv.selection import free_energy
+
+    return free_energy(
+        spectrum,
+        candidate.n_peaks,
+        shape=candidate.shape,
+        baseline=candidate.baseline,
+        priors=priors,
+        sigma=sigma,
+        key=key,
+        compute_wbic=False,
+        sampler=sampler,
+        n_starts=n_starts,
+        warm_start=warm_start,
     )
 
 

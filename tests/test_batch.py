@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ import pytest
 import datasets
 from deconv import SpectrumSeries, batch, cli, fit
 from deconv._arviz import az
+from deconv.exceptions import EvidenceWarning
 from deconv.io import write_series, write_spectrum
 from deconv.store import SUMMARY, ResultStore
 
@@ -334,6 +336,80 @@ def test_evidence_batch_compiles_once_and_warm_starts_save_gradients():
     assert cost(later_warm) < 1.5 * cost(later_cold)
     gap = np.abs(warm["free_energy"] - cold["free_energy"])
     np.testing.assert_array_less(gap, 4 * np.hypot(warm["free_energy_se"], cold["free_energy_se"]))
+
+
+# A warm start that cannot work: the same band as the chunk's first spectrum, but 100 times
+# less noise, so the posterior is 100 times narrower than the ladder, step sizes and metric
+# carried over. Measured: the warm run fails the acceptance and round-trip checks and reads
+# F = -722.6 (se 0.63) against -726.29 (se 0.007) cold; a neighbour with the band moved by
+# 1 unit mixes warm (F within 0.5 nat of cold).
+WARM_X = np.linspace(0.0, 100.0, 120)
+WARM_SAMPLER = {"n_warmup": 300, "n_samples": 500, "n_independent": 2}
+WARM_OPTIONS = {"shape": "gaussian", "baseline": "none", "compute_wbic": False, "n_starts": 4}
+
+
+def _band(centre, noise, seed):
+    from datasets.synthetic import synthetic_spectrum
+
+    peaks = {"centre": (centre,), "fwhm": (8.0,), "height": (1.0,)}
+    return synthetic_spectrum(WARM_X, peaks, shape="gaussian", noise_sd=noise, seed=seed).spectrum
+
+
+@pytest.fixture(scope="module")
+def warm_neighbours():
+    """A mixed cold run on the first band, and two neighbours: one alike, one much narrower."""
+    from deconv.selection import free_energy
+
+    first = _band(30.0, 0.05, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EvidenceWarning)  # the run warm starts come from mixes
+        previous = free_energy(first, 1, key=0, sampler=WARM_SAMPLER, **WARM_OPTIONS)
+    return first, previous, _band(31.0, 0.05, 1), _band(30.0, 0.0005, 1)
+
+
+def test_a_warm_run_that_does_not_mix_is_redone_cold(warm_neighbours):
+    from deconv.evidence import diagnostic_problems, poorly_mixed
+    from deconv.selection import free_energy, warm_or_cold, warm_sampler
+
+    _, previous, alike, narrow = warm_neighbours
+
+    def runner(spectrum):
+        return lambda sampler, start: free_energy(
+            spectrum, 1, key=1, sampler=sampler, warm_start=start, **WARM_OPTIONS
+        )
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        redone, restarted = warm_or_cold(runner(narrow), WARM_SAMPLER, 100, previous.evidence)
+    cold = runner(narrow)(WARM_SAMPLER, None)
+    assert restarted
+    assert redone.free_energy == cold.free_energy  # the cold run, same key, bit for bit
+    assert redone.free_energy_se < 0.05
+    assert not [w for w in caught if issubclass(w.category, EvidenceWarning)]  # warm one dropped
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EvidenceWarning)
+        warm = runner(narrow)(warm_sampler(WARM_SAMPLER, 100), previous.evidence.state)
+    assert {"acceptance", "round_trips"} <= set(diagnostic_problems(warm.evidence))
+    assert poorly_mixed(warm.evidence) and not poorly_mixed(previous.evidence)
+    assert warm.free_energy - cold.free_energy > 2.0  # what the warm run alone would report
+
+    kept, restarted = warm_or_cold(runner(alike), WARM_SAMPLER, 100, previous.evidence)
+    assert not restarted and not poorly_mixed(kept.evidence)
+    assert kept.evidence.state is not None and kept.free_energy == pytest.approx(
+        runner(alike)(WARM_SAMPLER, None).free_energy, abs=0.5
+    )
+
+
+def test_evidence_batch_redoes_a_failed_warm_start_cold(warm_neighbours):
+    first, _, _, narrow = warm_neighbours
+    series = SpectrumSeries(WARM_X, np.stack([first.y, narrow.y]), sample_ids=["wide", "narrow"])
+    options = {"shape": "gaussian", "baseline": "none", "n_starts": 4, "progress": False}
+    summary = batch.fit_series(
+        series, 1, method="evidence", key=0, sampler=WARM_SAMPLER, **options
+    ).summary
+    assert list(summary["restarted_cold"]) == [False, True]
+    assert list(summary["warm_started"]) == [False, False]
+    assert summary["free_energy_se"].iloc[1] < 0.05
 
 
 def test_cli_evidence_batch_feeds_the_property_command(tmp_path, capsys):
