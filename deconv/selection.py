@@ -111,7 +111,7 @@ def warm_or_cold(
     A warm start keeps the previous data set's replicas, ladder, step sizes and metric, with a
     short step-size warm-up of ``warm_warmup`` sweeps. When they do not fit this posterior (a
     neighbour unlike this one), the replicas stop travelling the ladder and log Z can be tens
-    of nats off (measured: 30-67 nat on ``datasets.unknown_background`` with K = 3). So a warm
+    of nats off (measured: 45 nat on a K = 3 fit of ``datasets.unknown_background``). So a warm
     run that fails a mixing check (:func:`deconv.evidence.poorly_mixed`) where ``previous``
     passed them is discarded, with its warnings, and redone cold with ``sampler``'s full
     warm-up. Returns the evidence and whether it was redone; ``previous=None`` runs cold.

@@ -9,7 +9,8 @@ from scipy import integrate
 import datasets
 
 RATE_A0 = 0.5797425953566121  # weak_band(seed=0): property of sample 0
-BACKGROUND_CENTRES_B0 = [79.054314, 53.316898, 33.976951]  # unknown_background(seed=0)
+# unknown_background(seed=0, n_samples=10, background_centres=(10, 90)): uniform centres
+BACKGROUND_CENTRES_B0 = [79.054314, 53.316898, 33.976951]
 
 
 def test_nagata2012_seed0_is_the_reference_data_set():
@@ -144,18 +145,25 @@ def test_weak_band_documented_settings():
 
 
 def test_unknown_background_documented_settings():
+    """The settings of the issue-4 study (docs/benchmarks.md): 40 samples, centres in zones."""
     scenario = datasets.unknown_background(seed=0)
     settings = scenario.settings
-    assert settings["background_height"] == 0.012 and settings["background_fwhm"] == 20.0
-    assert settings["noise"] == 0.01 and settings["n_samples"] == 10
-    centres = scenario.series.properties["background_centre"].to_numpy()
-    assert centres.min() >= 10.0 and centres.max() <= 90.0
-    np.testing.assert_allclose(centres[:3], BACKGROUND_CENTRES_B0, atol=1e-6)
-    assert scenario.true_n_peaks == 2
-    assert settings["driver_heights"] == (0.15, 0.45)
+    assert settings["background_height"] == 0.0147 and settings["background_fwhm"] == 10.0
+    assert settings["noise"] == 0.01 and settings["n_samples"] == 40
+    assert settings["property_noise"] == 0.003
+    assert settings["background_centres"] == ((18.0, 30.0), (62.0, 80.0))
+    centres = np.sort(scenario.series.properties["background_centre"].to_numpy())
+    np.testing.assert_allclose(
+        centres, np.r_[np.linspace(18.0, 30.0, 20), np.linspace(62.0, 80.0, 20)]
+    )
+    assert scenario.true_n_peaks == 2 and len(scenario.series) == 40
+    assert settings["driver_heights"] == (0.1, 1.0)
     driving = scenario.peaks.query("peak == 2")["height"].to_numpy()
-    np.testing.assert_allclose(np.sort(driving), np.linspace(0.15, 0.45, 10))
-    wide = datasets.unknown_background(seed=0, driver_heights=(0.1, 1.5)).peaks
+    np.testing.assert_allclose(np.sort(driving), np.linspace(0.1, 1.0, 40))
+    uniform = datasets.unknown_background(seed=0, n_samples=10, background_centres=(10.0, 90.0))
+    centres = uniform.series.properties["background_centre"].to_numpy()
+    np.testing.assert_allclose(centres[:3], BACKGROUND_CENTRES_B0, atol=1e-6)
+    wide = datasets.unknown_background(seed=0, n_samples=10, driver_heights=(0.1, 1.5)).peaks
     np.testing.assert_allclose(
         np.sort(wide.query("peak == 2")["height"].to_numpy()), np.linspace(0.1, 1.5, 10)
     )
@@ -168,7 +176,9 @@ def test_scenarios_repeat_for_a_seed_and_differ_across_seeds():
 
 
 def test_unknown_background_zones_space_centres_evenly_and_shuffle_them():
-    scenario = datasets.unknown_background(seed=0, background_centres=((18, 30), (62, 80)))
+    scenario = datasets.unknown_background(
+        seed=0, n_samples=10, background_centres=((18, 30), (62, 80))
+    )
     centres = scenario.series.properties["background_centre"].to_numpy()
     np.testing.assert_allclose(
         np.sort(centres), [18.0, 21.0, 24.0, 27.0, 30.0, 62.0, 66.5, 71.0, 75.5, 80.0]

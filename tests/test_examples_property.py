@@ -1,4 +1,5 @@
-"""The property-informed scenario example runs with --quick and reports its choices."""
+"""The property-informed scenario example runs with --quick on (a) and (b) and reports its
+choices."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "property_scenario.py"
 
 
-def test_property_scenario_example_quick(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(("scenario", "candidates"), [("a", [1, 2]), ("b", [2, 3])])
+def test_property_scenario_example_quick(scenario, candidates, tmp_path, capsys, monkeypatch):
     figure = tmp_path / "scenario.png"
-    monkeypatch.setattr(sys, "argv", [str(EXAMPLE), "--quick", "--out", str(figure)])
+    argv = [str(EXAMPLE), "--scenario", scenario, "--quick", "--out", str(figure)]
+    monkeypatch.setattr(sys, "argv", argv)
     module = runpy.run_path(str(EXAMPLE), run_name="example")
     selection = module["main"]()
     printed = capsys.readouterr().out
@@ -22,7 +25,7 @@ def test_property_scenario_example_quick(tmp_path, capsys, monkeypatch):
     assert f"combined choice: {selection.chosen}" in printed
     assert f"spectrum-only choice: {selection.spectrum_only_choice}" in printed
     table = selection.table
-    assert sorted(table["n_peaks"]) == [1, 2]
+    assert sorted(table["n_peaks"]) == candidates
     assert table["F_total"].to_numpy() == pytest.approx(
         (table["sum_F"] + table["neg_log_L_prop"]).to_numpy()
     )
