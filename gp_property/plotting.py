@@ -90,16 +90,32 @@ def plot_feature_property(selection: Any, ax: Any = None, *, model: str | None =
 
 
 def plot_series_selection(selection: Any, axes: Any = None) -> np.ndarray:
-    """Ranking panel and feature-against-property panel side by side."""
+    """Ranking panel, then feature against property for the chosen model and, where the
+    spectra alone chose another one, for that model too.
+
+    With ``axes=None`` the figure has three panels when the two choices differ and two when
+    they agree; given ``axes`` must hold 2 Axes (ranking, chosen model) or 3 (the third for the
+    spectrum-only choice).
+    """
     import matplotlib.pyplot as plt
 
     if axes is None:
+        n_panels = 2 if selection.spectrum_only_choice == selection.chosen else 3
         _, axes = plt.subplots(
-            1, 2, figsize=(10.0, 3.8), layout="constrained", width_ratios=(1.4, 1)
+            1,
+            n_panels,
+            figsize=(5.5 + 4.5 * (n_panels - 1), 3.8),
+            layout="constrained",
+            width_ratios=(1.4,) + (1,) * (n_panels - 1),
         )
     axes = np.atleast_1d(axes)
-    if axes.size != 2:
-        raise ValueError(f"axes must hold 2 Axes (ranking, feature); got {axes.size}")
+    if axes.size not in (2, 3):
+        raise ValueError(
+            "axes must hold 2 Axes (ranking, chosen model's feature) or 3 (and the "
+            f"spectrum-only choice's feature); got {axes.size}"
+        )
     plot_ranking(selection, axes[0])
     plot_feature_property(selection, axes[1])
+    if axes.size == 3:
+        plot_feature_property(selection, axes[2], model=selection.spectrum_only_choice)
     return axes

@@ -106,7 +106,9 @@ class SeriesSelection:
     policy: str
 
     def plot(self, axes: Any = None) -> np.ndarray:
-        """Ranking of the three columns, and feature against property with the GP band."""
+        """Ranking of the three columns, and feature against property with the GP band for
+        the chosen model (and the spectrum-only choice where it differs); see
+        :func:`gp_property.plotting.plot_series_selection`."""
         from gp_property.plotting import plot_series_selection
 
         return plot_series_selection(self, axes=axes)

@@ -68,9 +68,25 @@ def test_property_term_prefers_the_peak_that_tracks_the_rate(selection):
 
 
 def test_plot_has_ranking_and_feature_panels(selection):
+    import matplotlib.pyplot as plt
+
+    assert selection.spectrum_only_choice == selection.chosen
     left, right = selection.plot()
     assert "chosen: K=2" in left.get_title()
     assert right.get_title() == "K=2 gaussian + none"
+    _, three = plt.subplots(1, 3)
+    selection.plot(axes=three)  # the third panel: the spectrum-only choice's feature
+    assert [ax.get_title() for ax in three[1:]] == ["K=2 gaussian + none"] * 2
+    with pytest.raises(ValueError, match="axes must hold 2 Axes"):
+        selection.plot(axes=three[:1])
+
+
+def test_plot_adds_the_spectrum_only_choice_where_it_differs(selection):
+    import dataclasses
+
+    other = dataclasses.replace(selection, spectrum_only_choice="K=1 gaussian + none")
+    axes = other.plot()
+    assert [ax.get_title() for ax in axes[1:]] == ["K=2 gaussian + none", "K=1 gaussian + none"]
 
 
 def test_bad_property_column_is_named(series):
