@@ -14,7 +14,7 @@ chosen model's feature against the property.
 
 Run ``python examples/property_scenario.py --scenario b`` (the documented scenario: 40 spectra,
 80 free energies, about 10-15 minutes on one core) to see the columns disagree: the spectra
-prefer the spurious K = 3, the property and F_total the true K = 2 (9 of 10 seeds in
+prefer the spurious K = 3, the property and F_total the true K = 2 (10 of 10 seeds in
 ``docs/benchmarks.md``). ``--scenario a`` (the default, 10 spectra, a few minutes) shows the
 limit of the method: where the weak band is near detectability its fitted area is too
 uncertain for the property to favour K = 2. ``--quick`` runs 4 spectra with short sampler runs
