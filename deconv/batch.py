@@ -766,23 +766,13 @@ def _evidence_one(
     return outcome, result
 
 
-def _warm_start_failed(previous: Any, result: Any) -> bool:
-    """A warm run that did not mix where the run it started from did: redo it cold (see
-    :func:`deconv.selection.warm_or_cold`)."""
-    from deconv.evidence import poorly_mixed
-
-    if previous is None or result is None:
-        return False
-    return poorly_mixed(result.evidence) and not poorly_mixed(previous)
-
-
 def _evidence_chunk(task: _Task) -> list[_Outcome]:
     """Free energies of a chunk in order, each warm-started from the previous spectrum's run.
 
     Without warm starts, every spectrum after the first uses the first one's number of
     temperatures and path (prior or reference), so that one compiled sampler serves the chunk.
     """
-    from deconv.selection import warm_sampler
+    from deconv.selection import warm_run_failed, warm_sampler
 
     options = dict(task.settings.evidence)
     sampler = dict(options["sampler"])
@@ -791,7 +781,7 @@ def _evidence_chunk(task: _Task) -> list[_Outcome]:
         state = None if previous is None else previous.state
         settings = sampler if state is None else warm_sampler(sampler, options["warm_warmup"])
         outcome, result = _evidence_one(task.settings, spectrum, seed, settings, state)
-        if _warm_start_failed(previous, result):
+        if warm_run_failed(previous, None if result is None else result.evidence):
             outcome, result = _evidence_one(task.settings, spectrum, seed, sampler, None)
             outcome.row["restarted_cold"] = True
         outcomes.append(outcome)

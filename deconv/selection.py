@@ -100,6 +100,15 @@ def warm_sampler(sampler: Mapping[str, Any] | None, n_warmup: int) -> dict[str, 
     return {**dict(sampler or {}), "n_warmup": n_warmup, "n_temperatures": None, "betas": None}
 
 
+def warm_run_failed(previous: EvidenceResult | None, warm: EvidenceResult | None) -> bool:
+    """Whether ``warm``, started from ``previous``'s state, must be redone cold: it failed a
+    mixing check (:func:`deconv.evidence.poorly_mixed`) that ``previous`` passed. ``None`` for
+    either (a cold run, or a failed one) is never a failed warm start."""
+    if previous is None or warm is None:
+        return False
+    return poorly_mixed(warm) and not poorly_mixed(previous)
+
+
 def warm_or_cold(
     run: Callable[[Mapping[str, Any] | None, Any], ModelEvidence],
     sampler: Mapping[str, Any] | None,
@@ -121,7 +130,7 @@ def warm_or_cold(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         evidence = run(warm_sampler(sampler, warm_warmup), previous.state)
-    if poorly_mixed(evidence.evidence) and not poorly_mixed(previous):
+    if warm_run_failed(previous, evidence.evidence):
         return run(sampler, None), True
     for caught_warning in caught:
         warnings.warn_explicit(
