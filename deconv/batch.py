@@ -2,15 +2,18 @@
 
 MAP (``method="map"``)
     One optimiser is compiled per model structure and ``jax.vmap``-ed over a chunk of spectra
-    (and over a few data-driven starts per spectrum). It runs a fixed number of
-    Levenberg-Marquardt steps (``jax.lax.scan``: no data-dependent loops, so every lane does
-    the same work) on the negative log posterior of each spectrum in unconstrained
+    (and over a few data-driven starts per spectrum). It runs Levenberg-Marquardt steps until
+    each start has converged (``jax.lax.while_loop``; a lane that is done is frozen while the
+    others go on, so a spectrum's result does not depend on its chunk) on the negative log
+    posterior of each spectrum in unconstrained
     coordinates -- the objective :func:`deconv.fit` minimises with ``method="map"``. The
     curvature is Gauss-Newton on the whitened residuals ``(y - mean) / sigma`` (one forward-mode
     Jacobian of the mean curve) plus the exact Hessian of the prior, with the noise-scale block
     made exact at the optimum: positive semi-definite everywhere. From a data-driven start it
     reached :func:`deconv.fit`'s optimum in ~10 steps where exact-Hessian Newton steps needed
-    over 100 (an indefinite Hessian far from the optimum); the default is 40 steps.
+    over 100 (an indefinite Hessian far from the optimum); at most ``n_iter`` (default 200)
+    steps are taken, and the summary's ``converged`` column says whether the best start
+    converged within them.
 
     Each spectrum keeps its own data-scaled priors: the priors, in internal units, enter the
     compiled function as arrays, not constants, so a new spectrum never recompiles.
@@ -88,7 +91,13 @@ from deconv.results import PEAK_QUANTITIES, Fit, build_fit
 from deconv.selection import EVIDENCE_STARTS
 from deconv.spectrum import Spectrum, SpectrumSeries
 from deconv.starts import initial_guesses
-from deconv.store import ResultStore
+from deconv.store import (
+    DATA_FINGERPRINT,
+    SETTINGS_FINGERPRINT,
+    ResultStore,
+    data_fingerprint,
+    settings_fingerprint,
+)
 
 __all__ = [
     "BatchResult",
@@ -114,7 +123,8 @@ EVIDENCE_OPTIONS = (*COMMON_OPTIONS, "sampler", "warm_start", "warm_warmup")
 DEFAULT_MAP_STARTS = 2
 DEFAULT_NUTS_STARTS = 24
 DEFAULT_WARM_WARMUP = 100
-DEFAULT_ITERATIONS = 40
+DEFAULT_ITERATIONS = 200  # at most; each spectrum stops when converged (~10-30 steps)
+CONVERGED_DECREASE = 1e-12  # relative decrease of a converged step (|F| ~ 1e3: ~1e-9 nat)
 IDENTITY = Scaling(0.0, 1.0, 1.0)
 MAX_STEP = 2.0  # largest change of any unconstrained coordinate in one optimiser step
 DAMPING_FLOOR = 1e-3  # damping of a direction, relative to the stiffest one, at least
@@ -169,12 +179,23 @@ class _Settings:
             "smallest_peak": self.smallest_peak,
         }
 
-    def describe(self, key: Any) -> dict[str, Any]:
-        """A JSON-able record of the settings (what a stored result was computed with)."""
+    @property
+    def order_dependent(self) -> bool:
+        """Whether a spectrum's result depends on its chunk (warm-started free energies)."""
+        return self.method == "evidence" and dict(self.evidence)["warm_start"]
+
+    def describe(self, key: Any, chunk_size: int | None = None) -> dict[str, Any]:
+        """A JSON-able record of the settings (what a stored result was computed with).
+
+        ``chunk_size`` is part of it only where results depend on it (warm-started free
+        energies): elsewhere results are independent of chunking.
+        """
         priors = self.priors
         if isinstance(priors, Priors):
             priors = {name: describe(value) for name, value in vars(priors).items()}
+        chunking = {"chunk_size": chunk_size} if self.order_dependent else {}
         return {
+            **chunking,
             "model": self.label,
             "priors": priors if priors is not None else "default",
             "sigma": self.sigma,
@@ -375,17 +396,22 @@ def _with_jacobian(function: Callable, flat: jnp.ndarray):
 
 
 def _levenberg_marquardt(objective: _Objective, flat: jnp.ndarray, n_iter: int):
-    """``n_iter`` damped steps from ``flat``; a step is kept only if it lowers the objective.
+    """Damped steps from ``flat`` until converged (at most ``n_iter``); (x, value, converged).
 
-    The damping is Marquardt's (scaled by the curvature's diagonal, floored at
-    :data:`DAMPING_FLOOR` of its largest entry so that flat directions are damped too), and
-    no coordinate moves by more than :data:`MAX_STEP` per step: without both, a step can throw
-    a bounded parameter (a pseudo-Voigt fraction, in logit coordinates) to its bound, where
-    the gradient vanishes and it stays.
+    A step is kept only if it lowers the objective. The damping is Marquardt's (scaled by the
+    curvature's diagonal, floored at :data:`DAMPING_FLOOR` of its largest entry so that flat
+    directions are damped too), and no coordinate moves by more than :data:`MAX_STEP` per step:
+    without both, a step can throw a bounded parameter (a pseudo-Voigt fraction, in logit
+    coordinates) to its bound, where the gradient vanishes and it stays.
+
+    Converged: a kept, lightly damped step lowered the objective by less than
+    :data:`CONVERGED_DECREASE` (relative), or no step lowers it at the largest damping. Each
+    lane stops on its own criterion, so a result does not depend on the other spectra of its
+    chunk (``jax.vmap`` of a ``while_loop`` freezes the lanes that are done).
     """
 
-    def step(carry, _):
-        x, value, damping = carry
+    def step(carry):
+        i, x, value, damping, _ = carry
         gradient, curvature = objective.curvature(x)
         diagonal = jnp.abs(jnp.diag(curvature))
         diagonal = jnp.maximum(diagonal, DAMPING_FLOOR * jnp.max(diagonal)) + 1e-12
@@ -394,14 +420,20 @@ def _levenberg_marquardt(objective: _Objective, flat: jnp.ndarray, n_iter: int):
         trial = x - delta
         trial_value = objective.value(trial)
         better = jnp.isfinite(trial_value) & (trial_value <= value)
+        small = value - trial_value <= CONVERGED_DECREASE * (1.0 + jnp.abs(value))
+        converged = (better & small & (damping <= 1e-2)) | (~better & (damping >= 1e12))
         x = jnp.where(better, trial, x)
         value = jnp.where(better, trial_value, value)
         damping = jnp.clip(jnp.where(better, damping / 10, damping * 10), 1e-12, 1e12)
-        return (x, value, damping), None
+        return i + 1, x, value, damping, converged
 
-    start = (flat, objective.value(flat), jnp.asarray(1e-3, dtype=flat.dtype))
-    (x, value, _), _ = jax.lax.scan(step, start, None, length=n_iter)
-    return x, value
+    def going(carry):
+        i, _, value, _, converged = carry
+        return (i < n_iter) & ~converged & jnp.isfinite(value)
+
+    start = (0, flat, objective.value(flat), jnp.asarray(1e-3, dtype=flat.dtype), False)
+    _, x, value, _, converged = jax.lax.while_loop(going, step, start)
+    return x, value, converged
 
 
 def _solve_lane(structure, starts, u, v_obs, sigma_points, leaves):
@@ -412,13 +444,15 @@ def _solve_lane(structure, starts, u, v_obs, sigma_points, leaves):
     flat = jax.vmap(lambda one: ravel_pytree(one)[0])(z)
     unravel = ravel_pytree(jax.tree_util.tree_map(lambda a: a[0], z))[1]
     objective = _Objective(u, v_obs, kwargs, unravel)
-    xs, values = jax.vmap(partial(_levenberg_marquardt, objective, n_iter=structure.n_iter))(flat)
+    solve = partial(_levenberg_marquardt, objective, n_iter=structure.n_iter)
+    xs, values, converged = jax.vmap(solve)(flat)
     best = jnp.argmin(jnp.where(jnp.isnan(values), jnp.inf, values))
     params = objective.params(xs[best])
     model, points = kwargs["model"], kwargs["sigma_points"]
     return {
         "params": params,
         "values": values,
+        "converged": converged[best],
         "pointwise": pointwise_log_likelihood(params, u, v_obs, model, IDENTITY, points),
         "mean": mean_curve(params, u, model, IDENTITY),
         "scale": jnp.broadcast_to(noise_scale(params, model, IDENTITY, points), u.shape),
@@ -510,7 +544,11 @@ EVIDENCE_COLUMNS = (
 def _extra_columns(method: str) -> tuple[str, ...]:
     if method == "evidence":
         return EVIDENCE_COLUMNS
-    return ("starts_at_best",) if method == "map" else ("r_hat_max", "ess_bulk_min", "divergences")
+    return (
+        ("starts_at_best", "converged")
+        if method == "map"
+        else ("r_hat_max", "ess_bulk_min", "divergences")
+    )
 
 
 def _row(
@@ -645,7 +683,10 @@ def _map_outcome(settings: _Settings, lane: _Lane, result: dict[str, Any]) -> _O
         "done",
         objective=best + lane.spectrum.n_points * math.log(scaling.ys),
         user=user,
-        extra={"starts_at_best": int(np.sum(finite <= best + 1e-3))},
+        extra={
+            "starts_at_best": int(np.sum(finite <= best + 1e-3)),
+            "converged": bool(result["converged"]),
+        },
     )
     return _Outcome(sample_id, row, internal=internal, arrays=arrays)
 
@@ -879,11 +920,20 @@ class BatchResult:
         ``sample_id`` and ``reason`` of every failure.
     counts : dict
         Number of spectra done, failed and skipped.
+    recomputed : dict
+        Sample ids whose stored result was not trusted, and why (unreadable, other settings,
+        other data, no fingerprint); they were computed again and count as done or failed.
     """
 
-    def __init__(self, results: Sequence[SpectrumResult], settings: _Settings) -> None:
+    def __init__(
+        self,
+        results: Sequence[SpectrumResult],
+        settings: _Settings,
+        recomputed: dict[str, str] | None = None,
+    ) -> None:
         self._results = {result.sample_id: result for result in results}
         self._settings = settings
+        self.recomputed = dict(recomputed or {})
 
     @property
     def label(self) -> str:
@@ -909,8 +959,14 @@ class BatchResult:
 
     @property
     def message(self) -> str:
-        """The closing line, ``"done N, failed M, skipped K"``."""
-        return ", ".join(f"{status} {count}" for status, count in self.counts.items())
+        """The closing line, ``"done N, failed M, skipped K"``, and a line on recomputed
+        stored results where there were any."""
+        line = ", ".join(f"{status} {count}" for status, count in self.counts.items())
+        if not self.recomputed:
+            return line
+        tally = Counter(reason.split(":")[0] for reason in self.recomputed.values())
+        kinds = "; ".join(f"{count} {reason}" for reason, count in sorted(tally.items()))
+        return f"{line}\nrecomputed {len(self.recomputed)} stored results ({kinds})"
 
     def __len__(self) -> int:
         return len(self._results)
@@ -991,6 +1047,8 @@ def _item(entry: Any, position: int) -> _Item:
 def _items(series: Any) -> list[_Item]:
     if isinstance(series, SpectrumSeries):
         items = [_Item(spectrum.name, spectrum) for spectrum in series]
+        rejected = getattr(series, "rejected", {})  # rows left out of the series, and why
+        items += [_Item(str(i), None, _reason(reason)) for i, reason in rejected.items()]
     elif isinstance(series, Iterable) and not isinstance(series, str | bytes | Spectrum):
         items = [_item(entry, i) for i, entry in enumerate(series)]
     else:
@@ -1074,6 +1132,58 @@ def _previous(item: _Item, store: ResultStore) -> SpectrumResult:
     return SpectrumResult(item.sample_id, "skipped", "", row, item.spectrum, store=store)
 
 
+@dataclass
+class _Run:
+    """One batch run: what it fits, where it writes, and what it has so far."""
+
+    items: list[_Item]
+    settings: _Settings
+    store: ResultStore | None
+    fingerprint: str  # of the settings (SHA-256 of :meth:`_Settings.describe`)
+    results: dict[str, SpectrumResult] = field(default_factory=dict)
+    recomputed: dict[str, str] = field(default_factory=dict)  # stored results not trusted
+
+    def pending(self, force: bool) -> list[_Item]:
+        """Items to compute; failures of invalid input and trusted stored results go in."""
+        pending = []
+        for item in self.items:
+            if item.spectrum is None:
+                self.finish(_failure(self.settings, item.sample_id, item.reason), None)
+                continue
+            if self.store is not None and not force:
+                data = data_fingerprint(item.spectrum)
+                reason = self.store.verdict(item.sample_id, data, settings=self.fingerprint)
+                if reason is None:
+                    self.results[item.sample_id] = _previous(item, self.store)
+                    continue
+                if reason != "no stored result":
+                    self.recomputed[item.sample_id] = reason
+            pending.append(item)
+        return pending
+
+    def finish(self, outcome: _Outcome, spectrum: Spectrum | None) -> None:
+        """Fingerprint an outcome; store it (or, for a failure, drop any older result)."""
+        outcome.row[SETTINGS_FINGERPRINT] = self.fingerprint
+        outcome.row[DATA_FINGERPRINT] = "" if spectrum is None else data_fingerprint(spectrum)
+        if self.store is not None and outcome.row["status"] == "done":
+            self.store.save(outcome.sample_id, outcome.inference_data(), outcome.row)
+            outcome.idata = outcome.arrays = outcome.fit = None  # the store has it
+        elif self.store is not None:
+            self.store.discard(outcome.sample_id)
+        self.results[outcome.sample_id] = _result(outcome, spectrum, self.store)
+
+    def write_tables(self) -> None:
+        if self.store is None:
+            return
+        done = [self.results[i.sample_id] for i in self.items if i.sample_id in self.results]
+        failures = [result.row for result in done if result.status == "failed"]
+        self.store.write_tables([result.row for result in done], failures)
+
+    def batch_result(self) -> BatchResult:
+        ordered = [self.results[i.sample_id] for i in self.items if i.sample_id in self.results]
+        return BatchResult(ordered, self.settings, self.recomputed)
+
+
 def _run_batch(
     items: list[_Item],
     settings: _Settings,
@@ -1087,50 +1197,51 @@ def _run_batch(
 ) -> BatchResult:
     words = _key_words(key)
     chunk_size = v.check_positive_int("chunk_size", chunk_size)
-    store = None if out is None else ResultStore(out, settings.label)
-    if store is not None:
-        store.check_settings(settings.describe(key), force=force)
-    results: dict[str, SpectrumResult] = {}
-    pending = []
-    for item in items:
-        if item.spectrum is None:
-            outcome = _failure(settings, item.sample_id, item.reason)
-            results[item.sample_id] = _result(outcome, None, store)
-        elif store is not None and not force and store.has(item.sample_id):
-            results[item.sample_id] = _previous(item, store)
-        else:
-            pending.append(item)
-    spectra = {item.sample_id: item.spectrum for item in items}
-    bar = _progress_bar(len(pending), settings.label, progress)
-    tasks = _tasks(settings, items, pending, chunk_size, words)
-    per_spectrum = executor is None and not settings.vectorised  # slow loops: tick each one
+    described = settings.describe(key, chunk_size)
+    fingerprint = settings_fingerprint(described)
+    if out is None:
+        return _execute(
+            _Run(items, settings, None, fingerprint),
+            chunk_size,
+            words,
+            executor,
+            force=force,
+            progress=progress,
+        )
+    store = ResultStore(out, settings.label)
+    with store.writing(described, force=force) as fingerprint:
+        run = _Run(items, settings, store, fingerprint)
+        return _execute(run, chunk_size, words, executor, force=force, progress=progress)
+
+
+def _execute(
+    run: _Run,
+    chunk_size: int,
+    words: tuple[int, ...],
+    executor: Any,
+    *,
+    force: bool,
+    progress: bool,
+) -> BatchResult:
+    pending = run.pending(force)
+    spectra = {item.sample_id: item.spectrum for item in run.items}
+    bar = _progress_bar(len(pending), run.settings.label, progress)
+    tasks = _tasks(run.settings, run.items, pending, chunk_size, words)
+    per_spectrum = executor is None and not run.settings.vectorised  # slow loops: tick each one
     if per_spectrum:
         tasks = [replace(task, progress=bar.update) for task in tasks]
     for outcomes in _gather(tasks, executor):
         for outcome in outcomes:
-            if store is not None and outcome.row["status"] == "done":
-                store.save(outcome.sample_id, outcome.inference_data(), outcome.row)
-                # the store has it: memory stays flat
-                outcome.idata = outcome.arrays = outcome.fit = None
-            results[outcome.sample_id] = _result(outcome, spectra[outcome.sample_id], store)
-        if store is not None:
-            _write_tables(store, items, results)
+            run.finish(outcome, spectra[outcome.sample_id])
+        run.write_tables()
         if not per_spectrum:
             bar.update(len(outcomes))
     bar.close()
-    if store is not None:
-        _write_tables(store, items, results)
-    batch = BatchResult([results[i.sample_id] for i in items if i.sample_id in results], settings)
+    run.write_tables()
+    batch = run.batch_result()
     if progress:
         print(batch.message, file=sys.stderr, flush=True)
     return batch
-
-
-def _write_tables(store: ResultStore, items: list[_Item], results: dict[str, SpectrumResult]):
-    done = [results[i.sample_id] for i in items if i.sample_id in results]
-    rows = [result.row for result in done]
-    failures = [result.row for result in done if result.status == "failed"]
-    store.write_tables(rows, failures)
 
 
 def _progress_bar(total: int, label: str, enabled: bool):
@@ -1195,8 +1306,8 @@ def fit_series(
     **fit_kwargs
         ``noise``, ``priors``, ``sigma``, ``smallest_peak`` and ``n_starts`` (starts per
         spectrum: default 2 for MAP, 24 for NUTS, 384 for evidence) as in :func:`deconv.fit`;
-        ``n_iter`` (Levenberg-Marquardt steps, default 40) for MAP; ``num_warmup``,
-        ``num_samples``, ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS;
+        ``n_iter`` (at most this many Levenberg-Marquardt steps, default 200) for MAP;
+        ``num_warmup``, ``num_samples``, ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS;
         ``sampler`` (a dict of :func:`deconv.evidence.replica_exchange` settings),
         ``warm_start`` (default True) and ``warm_warmup`` (default 100) for ``"evidence"``.
 
@@ -1313,8 +1424,8 @@ def fit_files(
     **fit_kwargs
         ``noise``, ``priors``, ``sigma``, ``smallest_peak`` and ``n_starts`` (starts per
         spectrum: default 2 for MAP, 24 for NUTS, 384 for evidence) as in :func:`deconv.fit`;
-        ``n_iter`` (Levenberg-Marquardt steps, default 40) for MAP; ``num_warmup``,
-        ``num_samples``, ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS;
+        ``n_iter`` (at most this many Levenberg-Marquardt steps, default 200) for MAP;
+        ``num_warmup``, ``num_samples``, ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS;
         ``sampler`` (a dict of :func:`deconv.evidence.replica_exchange` settings),
         ``warm_start`` (default True) and ``warm_warmup`` (default 100) for ``"evidence"``.
 

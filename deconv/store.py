@@ -7,19 +7,37 @@ Layout of a store folder::
     failures.csv                         sample id, model and reason of every failure
     settings.json                        the settings each model label was run with
 
-Every file is written atomically (temporary file, then rename), so a batch killed at any moment
-leaves only complete files. A result file is the record of finished work: its summary row is
-kept in its attributes, so the tables can always be rebuilt from the result files, and a rerun
-skips every spectrum whose result file exists.
+Guarantees (see the user guide, "The result store"):
+
+- Every file is written atomically and durably (temporary file, ``fsync``, rename, ``fsync`` of
+  the folder), so a batch killed at any moment, or a power cut, leaves only complete files.
+  Temporary files a killed run left behind are removed by the next run.
+- A result file is the record of finished work: its summary row is kept in its attributes,
+  with two fingerprints: ``settings_sha256`` (of everything that defines the model and the fit,
+  the seed included) and ``data_sha256`` (of the spectrum's x, y and sigma). A rerun skips a
+  spectrum only when its stored result is readable and both fingerprints equal those of the
+  current request; anything else (a missing, truncated or unreadable file, other settings,
+  edited data, a file without fingerprints) is recomputed, and the reason is reported.
+- A spectrum whose refit fails loses its old result: the folder never shows a result that the
+  latest settings did not produce.
+- Readers (:meth:`ResultStore.finished_ids`, ``specbayes property``) use only results whose
+  settings fingerprint matches the settings recorded for their model.
+- One writer at a time: a run holds an exclusive lock on the folder (``.specbayes.lock``) and
+  a second run on the same folder, whatever its settings, is refused at once with a message
+  naming the holder (its pid, model and whether its settings are the same). The operating
+  system releases the lock when the holder exits, killed or not.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
 import json
+import os
 import re
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +45,25 @@ import pandas as pd
 
 from deconv import _validation as v
 from deconv._arviz import az
-from deconv._files import atomic_write, atomic_write_text
+from deconv._files import (
+    FolderBusy,
+    atomic_write,
+    atomic_write_text,
+    exclusive_lock,
+    remove,
+    stray_temporaries,
+)
 
 __all__ = [
     "FAILURES",
     "SUMMARY",
     "ResultStore",
+    "data_fingerprint",
     "is_store",
     "parse_label",
     "result_name",
     "sanitise",
+    "settings_fingerprint",
     "store_labels",
 ]
 
@@ -44,6 +71,10 @@ SUMMARY = "summary.csv"
 FAILURES = "failures.csv"
 SETTINGS = "settings.json"
 RESULTS = "fits"
+LOCK = ".specbayes.lock"
+SETTINGS_FINGERPRINT = "settings_sha256"
+DATA_FINGERPRINT = "data_sha256"
+MAX_NAME_BYTES = 200  # result file names stay well below the usual 255-byte limit
 ROW_ATTRIBUTE = "specbayes_summary_row"
 KEY_COLUMNS = ("sample_id", "model")
 FAILURE_COLUMNS = ("sample_id", "model", "reason")
@@ -62,12 +93,44 @@ def result_name(sample_id: str, label: str) -> str:
     """File name of one result: sanitised id and label; a hash of the id keeps it unique.
 
     The hash is added only when sanitising changed the id, so that ``"a/b"`` and ``"a_b"``
-    never share a file.
+    never share a file. An id too long for a file name is cut and ends in a SHA-256 prefix of
+    the whole id, so every name stays under :data:`MAX_NAME_BYTES` bytes.
     """
-    safe = sanitise(sample_id)
+    safe, suffix = sanitise(sample_id), f"__{sanitise(label)}.nc"
     if safe != sample_id:
         safe = f"{safe}-{zlib.crc32(sample_id.encode('utf-8')):08x}"
-    return f"{safe}__{sanitise(label)}.nc"
+    if len(safe) + len(suffix) > MAX_NAME_BYTES:
+        digest = hashlib.sha256(sample_id.encode("utf-8")).hexdigest()[:16]
+        keep = max(MAX_NAME_BYTES - len(suffix) - len(digest) - 1, 8)
+        safe = f"{safe[:keep]}-{digest}"
+    return f"{safe}{suffix}"
+
+
+def _canonical(settings: Mapping[str, Any]) -> Any:
+    """``settings`` as the JSON that ``settings.json`` holds (tuples as lists, keys sorted)."""
+    return json.loads(json.dumps(dict(settings), sort_keys=True, default=str))
+
+
+def settings_fingerprint(settings: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON of a settings record."""
+    text = json.dumps(_canonical(settings), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def data_fingerprint(spectrum: Any) -> str:
+    """SHA-256 (hex) of a spectrum's data: x, y and (where given) sigma, as float64."""
+    import numpy as np
+
+    digest = hashlib.sha256()
+    for name in ("x", "y", "sigma"):
+        values = getattr(spectrum, name, None)
+        if values is None:
+            digest.update(f"{name}:none;".encode())
+            continue
+        array = np.ascontiguousarray(np.asarray(values, dtype="<f8"))
+        digest.update(f"{name}:{array.size};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def _netcdf_engine() -> str:
@@ -125,11 +188,42 @@ class ResultStore:
         return self.folder / RESULTS / result_name(sample_id, self.label)
 
     def has(self, sample_id: str) -> bool:
-        """Whether a finished result of ``sample_id`` exists."""
+        """Whether a result file of ``sample_id`` exists (readable or not; see :meth:`verdict`)."""
         return self.path(sample_id).is_file()
+
+    @contextlib.contextmanager
+    def writing(self, settings: Mapping[str, Any], *, force: bool) -> Iterator[str]:
+        """Hold the folder's lock, clean up, and record ``settings``; yields their fingerprint.
+
+        Every write of a run happens inside this block. On entry the folder is locked (a
+        second writer is refused at once), temporary files of killed runs are removed, and
+        ``settings`` are checked against and recorded in ``settings.json``.
+
+        Raises
+        ------
+        ValueError
+            Another run holds the folder, or the folder holds results of this label run with
+            other settings and ``force`` is false.
+        """
+        fingerprint = settings_fingerprint(settings)
+        note = json.dumps(
+            {"pid": os.getpid(), "model": self.label, SETTINGS_FINGERPRINT: fingerprint}
+        )
+        try:
+            with exclusive_lock(self.folder, LOCK, note):
+                for stray in stray_temporaries(self.folder) + stray_temporaries(
+                    self.folder / RESULTS
+                ):
+                    remove(stray)
+                self.check_settings(settings, force=force)
+                yield fingerprint
+        except FolderBusy as busy:
+            v.fail("out", _busy_rule(busy.holder, self.label, fingerprint), str(self.folder))
 
     def check_settings(self, settings: Mapping[str, Any], *, force: bool) -> None:
         """Record ``settings`` for this label; refuse to mix results of different settings.
+
+        Call it inside :meth:`writing` (which holds the folder's lock).
 
         Raises
         ------
@@ -139,7 +233,7 @@ class ResultStore:
         """
         path = self.folder / SETTINGS
         recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-        wanted = json.loads(json.dumps(dict(settings), sort_keys=True, default=str))
+        wanted = _canonical(settings)
         previous = recorded.get(self.label)
         if previous is not None and previous != wanted and not force:
             changed = sorted(
@@ -156,10 +250,23 @@ class ResultStore:
             atomic_write_text(path, json.dumps(recorded, indent=2, sort_keys=True) + "\n")
 
     def save(self, sample_id: str, idata: az.InferenceData, row: Mapping[str, Any]) -> Path:
-        """Write one result atomically, its summary row kept in the posterior's attributes."""
+        """Write one result atomically, its summary row kept in the posterior's attributes.
+
+        Raises
+        ------
+        OSError
+            The file could not be written (a full disk is ``errno.ENOSPC``, whichever library
+            noticed it); the destination is left as it was.
+        """
         idata.posterior.attrs[ROW_ATTRIBUTE] = json.dumps(dict(row))
         engine = _netcdf_engine()
-        return atomic_write(self.path(sample_id), lambda p: idata.to_netcdf(p, engine=engine))
+        path = self.path(sample_id)
+        try:
+            return atomic_write(path, lambda p: idata.to_netcdf(p, engine=engine))
+        except OSError:
+            raise
+        except Exception as error:  # the NetCDF libraries report a full disk as RuntimeError
+            raise _write_error(path, error) from error
 
     def load(self, sample_id: str) -> az.InferenceData:
         """Read one result fully into memory (the file is closed afterwards)."""
@@ -172,17 +279,79 @@ class ResultStore:
             return az.from_netcdf(path)
 
     def load_row(self, sample_id: str) -> dict[str, Any]:
-        """The summary row stored with a result."""
+        """The summary row stored with a result.
+
+        Raises
+        ------
+        ValueError
+            The file cannot be read as a result (truncated, empty, not NetCDF, no row); the
+            message names the file with its whole path.
+        """
         import xarray as xr
 
-        with xr.open_dataset(self.path(sample_id), group="posterior") as posterior:
-            return json.loads(posterior.attrs[ROW_ATTRIBUTE])
+        path = self.path(sample_id)
+        try:
+            with xr.open_dataset(path, group="posterior") as posterior:
+                row = json.loads(posterior.attrs[ROW_ATTRIBUTE])
+        except Exception as error:  # any unreadable file is named, never trusted
+            reason = " ".join(f"{type(error).__name__}: {error}".split())[:200]
+            v.fail(f"result file {path}", "be a readable result", reason)
+        if not isinstance(row, dict):
+            v.fail(f"result file {path}", "hold a summary row", type(row).__name__)
+        return row
+
+    def verdict(
+        self, sample_id: str, data: str | None = None, *, settings: str | None = None
+    ) -> str | None:
+        """Why the stored result of ``sample_id`` may not be used; ``None`` if it may.
+
+        A stored result may be used when its file is readable and its settings fingerprint
+        equals ``settings`` (default: that of the settings recorded for this label) and, if
+        ``data`` is given, its data fingerprint equals ``data``.
+        """
+        expected = self.recorded_fingerprint() if settings is None else settings
+        if not self.has(sample_id):
+            return "no stored result"
+        try:
+            row = self.load_row(sample_id)
+        except ValueError as error:
+            return f"unreadable stored result: {error}"
+        stored = row.get(SETTINGS_FINGERPRINT)
+        if stored is None:
+            return "stored result has no fingerprint (written by an older version)"
+        if stored != expected:
+            return "stored result was computed with other settings"
+        if data is not None and row.get(DATA_FINGERPRINT) != data:
+            return "stored result was computed on other data"
+        return None
+
+    def recorded_fingerprint(self) -> str | None:
+        """Fingerprint of the settings recorded for this label (``None`` when none are)."""
+        recorded = self.settings()
+        return settings_fingerprint(recorded) if recorded else None
+
+    def discard(self, sample_id: str) -> bool:
+        """Remove the stored result of ``sample_id`` (a failed refit); whether there was one."""
+        return remove(self.path(sample_id))
 
     def finished_ids(self) -> list[str]:
-        """Sample ids of this label with a finished result, in the order of ``summary.csv``."""
+        """Sample ids of this label with a usable result, in the order of ``summary.csv``.
+
+        Usable: the file is readable and was computed with the settings recorded for this
+        label (:meth:`verdict`); :meth:`unusable` lists the others with their reasons.
+        """
+        unusable = self.unusable()
+        return [i for i in self._done_ids() if i not in unusable]
+
+    def unusable(self) -> dict[str, str]:
+        """Sample ids listed as done whose result may not be used, with the reason."""
+        expected = self.recorded_fingerprint() or "none recorded"
+        reasons = {i: self.verdict(i, settings=expected) for i in self._done_ids()}
+        return {i: reason for i, reason in reasons.items() if reason is not None}
+
+    def _done_ids(self) -> list[str]:
         rows = _summary_rows(self)
-        ids = rows.loc[rows["status"].astype(str) != "failed", "sample_id"].astype(str)
-        return [sample_id for sample_id in ids if self.has(sample_id)]
+        return rows.loc[rows["status"].astype(str) != "failed", "sample_id"].astype(str).tolist()
 
     def failed_ids(self) -> list[str]:
         """Sample ids of this label whose fit failed (per ``summary.csv``)."""
@@ -349,6 +518,35 @@ def parse_label(label: str) -> dict[str, Any]:
         "noise": noise,
         "method": method,
     }
+
+
+def _write_error(path: Path, error: Exception) -> OSError:
+    """An ``OSError`` for a failed write, with ``ENOSPC`` where the message says so."""
+    import errno
+
+    text = " ".join(str(error).split())
+    full = "no space left" in text.lower() or "errno = 28" in text.lower()
+    code = errno.ENOSPC if full else errno.EIO
+    return OSError(
+        code, f"could not write a result file ({type(error).__name__}: {text})", str(path)
+    )
+
+
+def _busy_rule(holder: str, label: str, fingerprint: str) -> str:
+    """The rule a second writer breaks, with what the lock's holder said of itself."""
+    try:
+        note = json.loads(holder)
+    except ValueError:
+        note = {}
+    if not isinstance(note, dict):
+        note = {}
+    same = note.get("model") == label and note.get(SETTINGS_FINGERPRINT) == fingerprint
+    who = f"pid {note.get('pid', '?')}, model {note.get('model', '?')}"
+    kind = "the same settings" if same else "other settings"
+    return (
+        f"not be in use by another specbayes run ({who}, {kind}); one run writes to a result "
+        "folder at a time: wait for it to finish or choose another folder"
+    )
 
 
 def is_store(folder: str | Path) -> bool:
