@@ -4,13 +4,18 @@ Every reader returns a validated :class:`~deconv.spectrum.Spectrum` (or
 :class:`~deconv.spectrum.SpectrumSeries`). Failures are reported with the file and, where the
 format allows it, the 1-based line number and the column:
 
-* a missing file raises ``FileNotFoundError`` naming the path;
+* a missing file raises ``FileNotFoundError`` naming the path (``IsADirectoryError`` for a
+  folder);
 * a malformed file (empty, unparsable or missing cell, ragged line, unknown column, corrupt
-  binary) raises :class:`~deconv.exceptions.ReadError` (a ``ValueError``);
-* values that parse but break the container rules (duplicate or non-monotonic ``x``...) raise
-  ``ReadError`` with the container's message prefixed by the file name.
+  binary, undecodable text) raises :class:`~deconv.exceptions.ReadError` (a ``ValueError``);
+* values that parse but break the container rules (duplicate or non-monotonic ``x``, an axis
+  beyond ``1e300``, a constant spectrum...) raise ``ReadError`` with the container's message
+  prefixed by the file name;
+* invalid arguments raise ``TypeError`` or ``ValueError``.
 
-Missing values (empty cells, ``nan``, ``inf``) are never dropped silently: they are errors.
+Nothing else escapes a reader. Missing values (empty cells, ``nan``, ``inf``) are never dropped
+silently: they are errors, or, in a series read with ``invalid='record'``, the reason recorded
+for leaving that sample out.
 
 The writers emit CSV with every float written as its shortest round-trip representation, so
 ``read_text(write_spectrum(s, path))`` returns the same numbers bit for bit; files are replaced
@@ -20,13 +25,11 @@ atomically (temporary file in the same folder, then :func:`os.replace`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import os
-import re
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +39,16 @@ import pandas as pd
 
 from deconv import _validation as v
 from deconv._files import atomic_write_text
+from deconv._text_tables import (
+    WHITESPACE,
+    Column,
+    Table,
+    check_comma_pairs,
+    decode,
+    is_number,
+    load_table,
+    to_dot,
+)
 from deconv.exceptions import ReadError
 from deconv.spectrum import Spectrum, SpectrumSeries
 
@@ -53,22 +66,16 @@ __all__ = [
 ]
 
 PathLike = str | os.PathLike[str]
-Column = int | str
 _T = TypeVar("_T")
 
 TEXT_EXTENSIONS = (".csv", ".txt", ".tsv", ".dat", ".xy", ".prn")
 JCAMP_EXTENSIONS = (".jdx", ".dx", ".jcamp")
 SPC_EXTENSIONS = (".spc",)
 
-_WHITESPACE = " "  # internal separator code: any run of spaces and tabs
-_SEPARATORS = ("\t", ";", ",", _WHITESPACE)  # sniffing order (earlier wins ties)
-_SNIFF_LINES = 20
-_DECIMAL_COMMA = re.compile(r"^[+-]?\d*,\d+(?:[eE][+-]?\d+)?$")
-_GENERIC_LABELS = frozenset({"x", "y", "sigma"})
 _ID_COLUMN = "sample_id"
 
 # ---------------------------------------------------------------------------------------------
-# files and lines
+# files and containers
 # ---------------------------------------------------------------------------------------------
 
 
@@ -84,255 +91,6 @@ def _existing_file(path: PathLike) -> Path:
     return path
 
 
-def _read_lines(path: Path) -> list[str]:
-    """The file's lines (UTF-8, with or without BOM; Latin-1 as fallback), line ends removed."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")
-    return text.splitlines()
-
-
-def _content_lines(lines: list[str], comment: str | None) -> list[tuple[int, str]]:
-    """(1-based line number, text) of every line that is neither blank nor a comment.
-
-    Trailing comments (``1.0,2.0 # note``) are cut off.
-    """
-    kept = []
-    for number, line in enumerate(lines, start=1):
-        if comment:
-            line = line.split(comment, 1)[0]
-        if line.strip():
-            kept.append((number, line))
-    return kept
-
-
-# ---------------------------------------------------------------------------------------------
-# sniffing
-# ---------------------------------------------------------------------------------------------
-
-
-def _split(line: str, sep: str) -> list[str]:
-    return line.split() if sep == _WHITESPACE else line.split(sep)
-
-
-def _to_dot(cell: str, decimal: str | None) -> str:
-    text = cell.strip()
-    return text if decimal == "." else text.replace(",", ".")
-
-
-def _is_number(cell: str, decimal: str | None) -> bool:
-    """Whether ``cell`` reads as a float (NaN and inf included) with the given decimal mark."""
-    text = _to_dot(cell, decimal)
-    if "_" in text:
-        return False
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _sniff_separator(lines: list[str], decimal: str | None) -> str:
-    """Pick the separator that splits ``lines`` into the most all-numeric rows of >= 2 fields."""
-    best, best_score = _WHITESPACE, None
-    for rank, sep in enumerate(_SEPARATORS):
-        if sep == "," and decimal == ",":
-            continue
-        rows = [_split(line, sep) for line in lines]
-        width, hits = Counter(len(row) for row in rows).most_common(1)[0]
-        if width < 2:
-            continue
-        numeric = sum(all(_is_number(cell, decimal) for cell in row) for row in rows)
-        score = (numeric, hits, -rank)
-        if best_score is None or score > best_score:
-            best, best_score = sep, score
-    return best
-
-
-def _sniff_decimal(lines: list[str], sep: str) -> str:
-    """``","`` when cells such as ``1,5`` occur (never with a comma separator), else ``"."``."""
-    if sep == ",":
-        return "."
-    cells = (cell.strip() for line in lines for cell in _split(line, sep))
-    return "," if any(_DECIMAL_COMMA.match(cell) for cell in cells) else "."
-
-
-def _check_format_options(sep: str | None, decimal: str | None) -> str | None:
-    """Validate ``sep``/``decimal``; return the internal separator code (None = sniff)."""
-    if sep is not None and (not isinstance(sep, str) or len(sep) != 1):
-        v.fail("sep", "be None or a single character (' ' = any whitespace)", sep)
-    if decimal is not None:
-        v.check_choice("decimal", decimal, (".", ","))
-    if sep == "," and decimal == ",":
-        v.fail("decimal", "differ from the separator", decimal)
-    return sep
-
-
-# ---------------------------------------------------------------------------------------------
-# the table of text cells
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Table:
-    """Text cells of a delimited file, with the file line of every row."""
-
-    path: Path
-    header: list[str] | None
-    header_line: int | None
-    header_text: str | None
-    cells: pd.DataFrame
-    line_numbers: list[int]
-    sep: str
-    decimal: str
-
-    @property
-    def n_columns(self) -> int:
-        return int(self.cells.shape[1])
-
-    def describe(self, index: int) -> str:
-        """``"1 ('absorbance')"`` with a header, ``"1"`` without."""
-        return f"{index} ({self.header[index]!r})" if self.header else str(index)
-
-    def available(self) -> str:
-        names = ", ".join(self.describe(j) for j in range(self.n_columns))
-        return names if self.header else f"{names} (no header line)"
-
-    def column_index(self, key: Column, role: str) -> int:
-        """Resolve a column given by index (negative allowed) or header name."""
-        if isinstance(key, bool) or not isinstance(key, int | str | np.integer):
-            v.fail(f"{role}_column", "be a column index or a header name", key, error=TypeError)
-        if isinstance(key, str):
-            if self.header and key in self.header:
-                return self.header.index(key)
-        elif -self.n_columns <= key < self.n_columns:
-            return int(key) % self.n_columns
-        raise ReadError(
-            f"{self.path}: {role} column {key!r} not found; available columns: {self.available()}"
-        )
-
-    def label(self, index: int) -> str:
-        """The header name of a column as an axis label ('' without header or if generic)."""
-        if not self.header:
-            return ""
-        name = self.header[index].strip()
-        return "" if name.lower() in _GENERIC_LABELS else name
-
-    def floats(self, columns: Sequence[int], first_row: int = 0) -> np.ndarray:
-        """Cells of ``columns`` (rows from ``first_row``) as floats, shape (n_rows, n_columns).
-
-        Raises ReadError naming the line and column of the first empty, non-numeric or
-        non-finite cell.
-        """
-        raw = self.cells.iloc[first_row:, list(columns)].to_numpy(dtype=object)
-        text = pd.Series(raw.ravel(), dtype=object).str.strip()
-        if self.decimal == ",":
-            text = text.str.replace(",", ".", regex=False)
-        values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row, col = divmod(int(np.argmax(bad)), len(columns))
-            line = self.line_numbers[first_row + row]
-            self._cell_error(line, columns[col], str(raw[row, col]).strip())
-        return values.reshape(raw.shape)
-
-    def _cell_error(self, line: int, column: int, cell: str) -> None:
-        where = f"{self.path}, line {line}"
-        label = f"(column {self.describe(column)})"
-        if not cell:
-            raise ReadError(f"{where}: empty cell {label}; missing values are not allowed")
-        if _is_number(cell, self.decimal):
-            raise ReadError(
-                f"{where}: {cell!r} is not a finite number {label}; missing values are not allowed"
-            )
-        raise ReadError(f"{where}: could not parse {cell!r} as a number {label}")
-
-
-def _pandas_sep(sep: str) -> str:
-    return r"\s+" if sep == _WHITESPACE else sep
-
-
-def _parse_cells(path: Path, lines: list[str], sep: str) -> pd.DataFrame:
-    """Parse lines with pandas into a frame of stripped text cells."""
-    try:
-        frame = pd.read_csv(
-            io.StringIO("\n".join(lines)),
-            sep=_pandas_sep(sep),
-            header=None,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            skip_blank_lines=False,
-            engine="c",
-        )
-    except (ValueError, pd.errors.ParserError) as err:  # pragma: no cover - guarded by checks
-        raise ReadError(f"{path}: {err}") from err
-    return frame
-
-
-def _check_widths(path: Path, rows: list[tuple[int, str]], sep: str) -> int:
-    """Every data line must have as many fields as the first; return that number."""
-    first_line, first = rows[0]
-    width = len(_split(first, sep))
-    for number, line in rows:
-        count = len(_split(line, sep))
-        if count != width:
-            raise ReadError(
-                f"{path}, line {number}: expected {width} fields (as on line {first_line}), "
-                f"found {count}"
-            )
-    return width
-
-
-def _header_fields(path: Path, number: int, line: str, sep: str, width: int) -> list[str] | None:
-    """Names in the header line, or None when a whitespace header does not match the data."""
-    fields = [str(cell).strip() for cell in _parse_cells(path, [line], sep).iloc[0]]
-    if len(fields) == width:
-        return fields
-    if sep == _WHITESPACE:
-        return None  # names with spaces in a whitespace-separated file: keep only the text
-    raise ReadError(f"{path}, line {number}: header has {len(fields)} fields, data lines {width}")
-
-
-def _load_table(
-    path: Path,
-    *,
-    sep: str | None,
-    decimal: str | None,
-    comment: str | None,
-    header: bool | None,
-) -> _Table:
-    """Read a delimited file into text cells, sniffing separator, decimal mark and header."""
-    sep = _check_format_options(sep, decimal)
-    rows = _content_lines(_read_lines(path), comment)
-    if not rows:
-        raise ReadError(f"{path}: file is empty (no data lines)")
-    sample = [line for _, line in rows[1 : 1 + _SNIFF_LINES]] or [rows[0][1]]
-    sep = sep or _sniff_separator(sample, decimal)
-    decimal = decimal or _sniff_decimal(sample, sep)
-    if header is None:
-        header = not any(_is_number(cell, decimal) for cell in _split(rows[0][1], sep))
-    head, data = (rows[0], rows[1:]) if header else (None, rows)
-    if not data:
-        raise ReadError(f"{path}: no data lines after the header (line {rows[0][0]})")
-    width = _check_widths(path, data, sep)
-    cells = _parse_cells(path, [line for _, line in data], sep)
-    if cells.shape != (len(data), width):  # pragma: no cover - quoting oddities
-        raise ReadError(f"{path}: expected {len(data)} rows of {width} fields, got {cells.shape}")
-    return _Table(
-        path=path,
-        header=None if head is None else _header_fields(path, head[0], head[1], sep, width),
-        header_line=None if head is None else head[0],
-        header_text=None if head is None else head[1].strip(),
-        cells=cells,
-        line_numbers=[number for number, _ in data],
-        sep=sep,
-        decimal=decimal,
-    )
-
-
 def _build(path: Path, factory: Callable[[], _T]) -> _T:
     """Run a container constructor, re-raising its ValueError/TypeError as ReadError(path)."""
     try:
@@ -341,13 +99,13 @@ def _build(path: Path, factory: Callable[[], _T]) -> _T:
         raise ReadError(f"{path}: {err}") from err
 
 
-def _table_metadata(table: _Table) -> dict[str, Any]:
+def _table_metadata(table: Table) -> dict[str, Any]:
     return {
         "source": str(table.path),
         "format": "text",
         "header": table.header_text,
         "columns": table.header,
-        "separator": "whitespace" if table.sep == _WHITESPACE else table.sep,
+        "separator": "whitespace" if table.sep == WHITESPACE else table.sep,
         "decimal": table.decimal,
     }
 
@@ -376,7 +134,8 @@ def read_text(
     Parameters
     ----------
     path : str or os.PathLike
-        The file.
+        The file: UTF-8 (with or without BOM), UTF-16 or UTF-32 with a BOM, ASCII-only UTF-16
+        without one, else Latin-1.
     x_column, y_column : int or str
         Columns holding the axis and the intensities: index (0-based, negative allowed) or
         header name.
@@ -387,12 +146,16 @@ def read_text(
         lines when None: tab, semicolon, comma or whitespace.
     decimal : {'.', ','}, optional
         Decimal mark; sniffed when None (``','`` is detected only with a non-comma separator,
-        e.g. ``1,5;2,3``).
+        e.g. ``1,5;2,3``). With both ``sep`` and ``decimal`` sniffed, a headerless
+        comma-separated file whose lines hold twice the columns read, in pairs that look like
+        integer and fraction (``1001,5,0,25``), is refused as ambiguous; ``sep=','`` reads it
+        as integer columns.
     comment : str or None
         Text after this marker is ignored; lines holding only a comment are skipped.
     header : bool, optional
         Whether the first non-comment line is a header; when None it is one if none of its
-        fields is a number (so ``1,abc`` on the first line is reported as a bad cell).
+        fields is a number, quoted or not (so ``1,abc`` on the first line is reported as a bad
+        cell and ``"1.0","2.0"`` is data).
     x_unit, y_unit : str
         Axis labels; when empty, the header names of the columns are used (generic names
         ``x``, ``y`` and ``sigma`` give an empty label).
@@ -407,21 +170,27 @@ def read_text(
 
     Raises
     ------
-    FileNotFoundError
-        The file does not exist.
+    FileNotFoundError, IsADirectoryError
+        The file does not exist, or is a folder.
     ReadError
-        Empty file, a line with a different number of fields, an unknown column, an empty,
-        non-numeric or non-finite cell (message: file, line, column), or data breaking the
-        :class:`Spectrum` rules (message: file and the rule).
+        Empty file, a NUL character or invalid UTF-16/32, a line with a different number of
+        fields, an unknown column, an empty, non-numeric or non-finite cell (message: file,
+        line, column), ambiguous decimal commas, or data breaking the :class:`Spectrum` rules
+        (message: file and the rule).
+    TypeError, ValueError
+        Invalid arguments (a column key that is no index or name, ``sep``, ``decimal``, the
+        same column twice).
     """
     path = _existing_file(path)
-    table = _load_table(path, sep=sep, decimal=decimal, comment=comment, header=header)
+    table = load_table(path, sep=sep, decimal=decimal, comment=comment, header=header)
     keys = {"x": x_column, "y": y_column}
     if sigma_column is not None:
         keys["sigma"] = sigma_column
     indices = [table.column_index(key, role) for role, key in keys.items()]
     if len(set(indices)) != len(indices):
         v.fail("columns (x, y, sigma)", "be distinct", [table.describe(j) for j in indices])
+    if indices == list(range(len(indices))):  # the leading columns: what a plain x,y file holds
+        check_comma_pairs(table, len(indices))
     values = table.floats(indices)
     return _build(
         path,
@@ -443,14 +212,21 @@ def read_text(
 
 
 def _run_jcamp(path: Path) -> dict[str, Any]:
-    """Parse with the ``jcamp`` package; its printed data-check failures become ReadError."""
+    """Parse with the ``jcamp`` package; its printed data-check failures become ReadError.
+
+    The text is decoded here (UTF-16 included, as for delimited text) and handed to the
+    parser line by line.
+    """
     import jcamp
 
-    reader = getattr(jcamp, "jcamp_readfile", None) or jcamp.readfile
+    reader = getattr(jcamp, "jcamp_read", None) or jcamp.read
+    lines = decode(path, path.read_bytes()).splitlines(keepends=True)
     printed = io.StringIO()
     try:
-        with contextlib.redirect_stdout(printed):
-            data = reader(str(path))
+        # overflow in the parser's arithmetic is silenced: Spectrum refuses the axis it spoils
+        with contextlib.redirect_stdout(printed), np.errstate(all="ignore"):
+            data = reader(lines)
+        data["filename"] = str(path)
     except Exception as err:
         raise ReadError(
             f"{path}: not a readable JCAMP-DX file ({type(err).__name__}: {err})"
@@ -488,7 +264,8 @@ def read_jcamp(
     ----------
     path : str or os.PathLike
         A ``.jdx``/``.dx`` file with an ``XYDATA=(X++(Y..Y))`` (AFFN or compressed ASDF),
-        ``XYPOINTS`` or ``PEAK TABLE`` block. ``XFACTOR``/``YFACTOR`` are applied.
+        ``XYPOINTS`` or ``PEAK TABLE`` block. ``XFACTOR``/``YFACTOR`` are applied. Decoded as
+        delimited text is (UTF-16/32 with a BOM included).
     x_unit, y_unit : str
         Axis labels; when empty, ``##XUNITS`` and ``##YUNITS`` are used.
     name : str, optional
@@ -498,16 +275,16 @@ def read_jcamp(
     -------
     Spectrum
         ``metadata`` holds every header field (lower-case keys, as ``jcamp`` gives them) plus
-        ``source``.
+        ``filename`` and ``source``.
 
     Raises
     ------
-    FileNotFoundError
-        The file does not exist.
+    FileNotFoundError, IsADirectoryError
+        The file does not exist, or is a folder.
     ReadError
-        Unparsable file, no data block, x/y count mismatch, ``NPOINTS`` disagreeing with the
-        data, a failed X/Y check of compressed data, a compound (LINK) file, or data breaking
-        the :class:`Spectrum` rules.
+        Empty, undecodable or unparsable file, no data block, x/y count mismatch, ``NPOINTS``
+        disagreeing with the data, a failed X/Y check of compressed data, a compound (LINK)
+        file, or data breaking the :class:`Spectrum` rules.
     """
     path = _existing_file(path)
     if path.stat().st_size == 0:
@@ -591,15 +368,25 @@ def _load_spc(path: Path) -> tuple[Any, Any, list[str]]:
 
     if path.stat().st_size == 0:
         raise ReadError(f"{path}: file is empty")
-    with _captured_warnings("spc_io") as warnings, path.open("rb") as handle:
-        try:
-            raw = SpcRaw.from_bytes_io(handle)
-            spc = SPC.from_spc_raw(raw)
-        except Exception as err:
-            raise ReadError(
-                f"{path}: not a readable SPC file ({type(err).__name__}: {err})"
-            ) from err
+    with _captured_warnings("spc_io") as warnings, path.open("rb") as handle, _spc_errors(path):
+        raw = SpcRaw.from_bytes_io(handle)
+        spc = SPC.from_spc_raw(raw)
     return raw, spc, warnings
+
+
+@contextlib.contextmanager
+def _spc_errors(path: Path) -> Iterator[None]:
+    """Whatever spc-io raises on a corrupt file becomes a ReadError naming the file.
+
+    Floating-point overflow is silenced: a corrupt axis is refused by :class:`Spectrum`.
+    """
+    try:
+        with np.errstate(all="ignore"):
+            yield
+    except ReadError:
+        raise
+    except Exception as err:
+        raise ReadError(f"{path}: not a readable SPC file ({type(err).__name__}: {err})") from err
 
 
 def _spc_labels(raw: Any, spc: Any) -> tuple[str, str]:
@@ -664,11 +451,14 @@ def read_spc(
 
     Raises
     ------
-    FileNotFoundError
-        The file does not exist.
+    FileNotFoundError, IsADirectoryError
+        The file does not exist, or is a folder.
     ReadError
-        Empty, truncated or unsupported file, several subfiles without ``subfile``, a
-        ``subfile`` out of range, or data breaking the :class:`Spectrum` rules.
+        Empty, truncated, corrupt or unsupported file (whatever ``spc-io`` raises on it),
+        several subfiles without ``subfile``, a ``subfile`` out of range, or data breaking the
+        :class:`Spectrum` rules (e.g. an axis beyond ``1e300`` from a corrupt header).
+    TypeError, ValueError
+        ``subfile`` is not an integer >= 0.
     """
     path = _existing_file(path)
     raw, spc, warnings = _load_spc(path)
@@ -682,16 +472,19 @@ def read_spc(
     index = 0 if subfile is None else v.check_positive_int("subfile", subfile, minimum=0)
     if index >= count:
         raise ReadError(f"{path}: subfile {index} out of range; the file holds {count}")
-    sub = spc[index]
-    metadata = _spc_metadata(path, raw, spc, warnings)
-    if subfile is not None:
-        metadata.update(subfile=index, w=sub.w, z=sub.z)
-    labels = _spc_labels(raw, spc)
+    with _spc_errors(path):  # spc-io computes axes and header fields lazily
+        sub = spc[index]
+        metadata = _spc_metadata(path, raw, spc, warnings)
+        if subfile is not None:
+            metadata.update(subfile=index, w=sub.w, z=sub.z)
+        labels = _spc_labels(raw, spc)
+        x = np.array(sub.xarray, dtype=np.float64)
+        y = np.array(sub.yarray, dtype=np.float64)
     return _build(
         path,
         lambda: Spectrum(
-            np.asarray(sub.xarray, dtype=np.float64),
-            np.asarray(sub.yarray, dtype=np.float64),
+            x,
+            y,
             x_unit=x_unit or labels[0],
             y_unit=y_unit or labels[1],
             name=path.stem if name is None else name,
@@ -716,7 +509,7 @@ def read_spectrum(path: PathLike, **kwargs: Any) -> Spectrum:
     ------
     ValueError
         Unknown extension (the message names the path and the supported extensions).
-    FileNotFoundError, ReadError
+    FileNotFoundError, IsADirectoryError, ReadError, TypeError, ValueError
         As raised by the reader.
     """
     readers: dict[str, Callable[..., Spectrum]] = {
@@ -746,7 +539,7 @@ def _property_values(cells: pd.Series, decimal: str) -> pd.Series:
     return numbers if bool((numbers.notna() | (text == "")).all()) else text
 
 
-def _pick_label(table: _Table, labels: list[str], key: Column, role: str) -> int:
+def _pick_label(table: Table, labels: list[str], key: Column, role: str) -> int:
     """Index of an id/property column (or row) named ``key`` among ``labels``."""
     if isinstance(key, str) and key in labels:
         return labels.index(key)
@@ -755,14 +548,14 @@ def _pick_label(table: _Table, labels: list[str], key: Column, role: str) -> int
     raise ReadError(f"{table.path}: {role} {key!r} not found; available: {labels}")
 
 
-def _guess_orientation(table: _Table) -> str:
+def _guess_orientation(table: Table) -> str:
     """'rows' when at least half of the header cells after the first are numbers."""
     cells = table.header[1:]
-    numeric = sum(_is_number(cell, table.decimal) for cell in cells)
+    numeric = sum(is_number(cell, table.decimal) for cell in cells)
     return "rows" if numeric and 2 * numeric >= len(cells) else "columns"
 
 
-def _row_ids(table: _Table, column: int | None) -> list[str] | None:
+def _row_ids(table: Table, column: int | None) -> list[str] | None:
     if column is None:
         return None
     ids = [str(cell).strip() for cell in table.cells.iloc[:, column]]
@@ -774,14 +567,14 @@ def _row_ids(table: _Table, column: int | None) -> list[str] | None:
     return ids
 
 
-def _leading_labels(table: _Table) -> int:
+def _leading_labels(table: Table) -> int:
     """Number of leading non-numeric header cells; the rest must all be numbers (the x axis)."""
     header, decimal = table.header, table.decimal
-    n_labels = next((j for j, cell in enumerate(header) if _is_number(cell, decimal)), None)
+    n_labels = next((j for j, cell in enumerate(header) if is_number(cell, decimal)), None)
     if n_labels is None:
         raise ReadError(f"{table.path}, line {table.header_line}: no numeric x values in header")
     for j in range(n_labels, len(header)):
-        if not _is_number(header[j], decimal):
+        if not is_number(header[j], decimal):
             raise ReadError(
                 f"{table.path}, line {table.header_line}: header cell {header[j]!r} (column {j}) "
                 "is not a number; x values must follow the id and property columns"
@@ -789,13 +582,51 @@ def _leading_labels(table: _Table) -> int:
     return n_labels
 
 
+_Samples = tuple[np.ndarray, np.ndarray, list[str], pd.DataFrame | None, str, dict[int, str]]
+
+
+def _bad_samples(
+    table: Table,
+    raw: np.ndarray,
+    values: np.ndarray,
+    first_row: int,
+    columns: Sequence[int],
+    by_column: bool,
+    record: bool,
+) -> dict[int, str]:
+    """Sample index -> message of its first bad cell (``values`` rows are table rows).
+
+    With ``record`` False the first bad cell of the table (line order) raises ReadError; with
+    it True every sample (a row, or a column when ``by_column``) holding one is reported.
+    """
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return {}
+    if not record:
+        row, col = divmod(int(np.argmax(bad)), bad.shape[1])
+        raise ReadError(table.cell_error(first_row + row, columns[col], str(raw[row, col])))
+    found = {}
+    for sample in np.flatnonzero(bad.any(axis=0 if by_column else 1)):
+        if by_column:
+            row, col = int(np.argmax(bad[:, sample])), int(sample)
+        else:
+            row, col = int(sample), int(np.argmax(bad[sample]))
+        found[int(sample)] = table.cell_error(first_row + row, columns[col], str(raw[row, col]))
+    return found
+
+
 def _series_rows(
-    table: _Table, id_column: Column | None, property_columns: Sequence[Column] | None
-) -> tuple[np.ndarray, np.ndarray, list[str] | None, pd.DataFrame | None, str]:
+    table: Table,
+    id_column: Column | None,
+    property_columns: Sequence[Column] | None,
+    record: bool,
+) -> _Samples:
     n_labels = _leading_labels(table)
     labels = table.header[:n_labels]
-    x = np.array([float(_to_dot(cell, table.decimal)) for cell in table.header[n_labels:]])
-    y = table.floats(range(n_labels, table.n_columns))
+    x = np.array([float(to_dot(cell, table.decimal)) for cell in table.header[n_labels:]])
+    columns = range(n_labels, table.n_columns)
+    raw, y = table.parse(columns)
+    bad = _bad_samples(table, raw, y, 0, columns, by_column=False, record=record)
     if id_column is not None:
         id_index = _pick_label(table, labels, id_column, "id_column")
     else:
@@ -811,22 +642,29 @@ def _series_rows(
         cells = table.cells
         columns = {labels[j]: _property_values(cells.iloc[:, j], table.decimal) for j in chosen}
         properties = pd.DataFrame({k: col.to_numpy() for k, col in columns.items()}, index=index)
-    return x, y, ids, properties, ""
+    return x, y, index, properties, "", bad
 
 
 def _series_columns(
-    table: _Table, id_column: Column | None, property_columns: Sequence[Column] | None
-) -> tuple[np.ndarray, np.ndarray, list[str] | None, pd.DataFrame | None, str]:
+    table: Table,
+    id_column: Column | None,
+    property_columns: Sequence[Column] | None,
+    record: bool,
+) -> _Samples:
     if id_column is not None:
         v.fail(
             "id_column", "be None with orientation='columns' (the header holds the ids)", id_column
         )
     ids = table.header[1:]
     first = [str(cell).strip() for cell in table.cells.iloc[:, 0]]
-    n_props = next((i for i, cell in enumerate(first) if _is_number(cell, table.decimal)), None)
+    n_props = next((i for i, cell in enumerate(first) if is_number(cell, table.decimal)), None)
     if n_props is None:
         raise ReadError(f"{table.path}: no data rows (first column holds no number)")
-    values = table.floats(range(table.n_columns), first_row=n_props)
+    # raise: the first bad cell in line order; record: only a bad x cell (it spoils every sample)
+    table.floats([0] if record else range(table.n_columns), first_row=n_props)
+    raw, values = table.parse(range(table.n_columns), first_row=n_props)
+    columns = range(1, table.n_columns)
+    bad = _bad_samples(table, raw[:, 1:], values[:, 1:], n_props, columns, True, record)
     names = first[:n_props]
     if property_columns is None:
         chosen = list(range(n_props))
@@ -836,7 +674,7 @@ def _series_columns(
     if chosen:
         rows = {names[i]: _property_values(table.cells.iloc[i, 1:], table.decimal) for i in chosen}
         properties = pd.DataFrame({k: row.to_numpy() for k, row in rows.items()}, index=ids)
-    return values[:, 0], values[:, 1:].T, ids, properties, table.label(0)
+    return values[:, 0], values[:, 1:].T, ids, properties, table.label(0), bad
 
 
 def read_series(
@@ -850,6 +688,7 @@ def read_series(
     sep: str | None = None,
     decimal: str | None = None,
     comment: str | None = "#",
+    invalid: str = "raise",
 ) -> SpectrumSeries:
     """Read many spectra on one axis from a wide table with a header line.
 
@@ -875,43 +714,72 @@ def read_series(
         Axis labels (columns orientation: ``x_unit`` defaults to the first header cell).
     sep, decimal, comment
         As in :func:`deconv.io.read_text`.
+    invalid : {'raise', 'record'}
+        What to do with a sample whose spectrum is unusable: an empty, non-numeric or
+        non-finite cell, or values :class:`~deconv.spectrum.SpectrumSeries` refuses in a row
+        (constant, range overflowing). ``'raise'``: ``ReadError`` naming the file, line and
+        column (or the sample). ``'record'``: the sample is left out, with its properties, and
+        ``series.rejected[sample_id]`` holds the message ``'raise'`` would have given (samples
+        with bad cells first, then those the container refuses). Problems of the whole file
+        (x values, ids, layout) raise either way, and so does a file with no valid sample.
 
     Returns
     -------
     SpectrumSeries
-        With ``properties`` indexed by sample id, and ``metadata`` holding ``source`` and
+        With ``properties`` indexed by sample id, ``rejected`` (empty unless
+        ``invalid='record'`` left samples out), and ``metadata`` holding ``source`` and
         ``orientation``.
 
     Raises
     ------
-    FileNotFoundError
-        The file does not exist.
+    FileNotFoundError, IsADirectoryError
+        The file does not exist, or is a folder.
     ReadError
         As in :func:`deconv.io.read_text`; also a non-numeric x value in a rows header, an unknown
-        id/property column, an empty sample id, or duplicate sample ids.
+        id/property column, an empty sample id, duplicate sample ids, or no valid sample.
+    TypeError, ValueError
+        Invalid arguments (``orientation``, ``invalid``, ``id_column`` with columns orientation,
+        ``sep``, ``decimal``).
     """
     v.check_choice("orientation", orientation, ("auto", "rows", "columns"))
+    v.check_choice("invalid", invalid, ("raise", "record"))
     path = _existing_file(path)
-    table = _load_table(path, sep=sep, decimal=decimal, comment=comment, header=True)
+    table = load_table(path, sep=sep, decimal=decimal, comment=comment, header=True)
     if table.header is None:
         raise ReadError(f"{path}, line {table.header_line}: header fields do not match the data")
     if orientation == "auto":
         orientation = _guess_orientation(table)
     reader = _series_rows if orientation == "rows" else _series_columns
-    x, y, ids, properties, x_label = reader(table, id_column, property_columns)
+    x, y, ids, properties, x_label, bad = reader(
+        table, id_column, property_columns, invalid == "record"
+    )
+    _build(path, lambda: v.check_unique_ids("sample_ids", ids))
+    if len(bad) == len(ids):
+        first = next(iter(bad.values()))
+        raise ReadError(f"{path}: no valid sample; all {len(ids)} hold bad cells, first: {first}")
+    keep = [i for i in range(len(ids)) if i not in bad]
     metadata = {**_table_metadata(table), "orientation": orientation}
-    return _build(
+    series = _build(
         path,
         lambda: SpectrumSeries(
             x,
-            y,
-            sample_ids=ids,
+            y[keep],
+            sample_ids=[ids[i] for i in keep],
             properties=properties,
             x_unit=x_unit or x_label,
             y_unit=y_unit,
             metadata=metadata,
+            invalid=invalid,
+            rejected={ids[i]: reason for i, reason in bad.items()},
         ),
     )
+    if len(series.rejected) == len(bad):
+        return series
+    # rows the container left out: the file name in front, as raise would give it; file order
+    reasons = {ids[i]: reason for i, reason in bad.items()}
+    reasons.update({k: f"{path}: {r}" for k, r in series.rejected.items() if k not in reasons})
+    ordered = {sample: reasons[sample] for sample in ids if sample in reasons}
+    return dataclasses.replace(series, rejected=ordered)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -952,7 +820,7 @@ def write_spectrum(spectrum: Spectrum, path: PathLike) -> Path:
 
 def _check_property_names(series: SpectrumSeries) -> None:
     for column in series.properties.columns:
-        if str(column) == _ID_COLUMN or _is_number(str(column), "."):
+        if str(column) == _ID_COLUMN or is_number(str(column), "."):
             v.fail(
                 "properties",
                 f"have column names that are not numbers and not {_ID_COLUMN!r}",

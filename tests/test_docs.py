@@ -236,7 +236,7 @@ def test_selection_html_lists_models_and_free_energies():
             "WBIC": [-400.0, -240.0],
         }
     )
-    spectrum = deconv.Spectrum(np.arange(5.0), np.ones(5))
+    spectrum = deconv.Spectrum(np.arange(5.0), np.arange(5.0))
     selection = Selection(table=table, results={}, spectrum=spectrum)
     page = selection._repr_html_()
     for row in table.itertuples():
@@ -331,7 +331,7 @@ def test_model_probability_figure_draws_one_bar_per_candidate():
     )
     table["probability"] = [0.7, 0.3, 0.0]
     selection = Selection(
-        table=table, results={}, spectrum=deconv.Spectrum(np.arange(5.0), np.ones(5))
+        table=table, results={}, spectrum=deconv.Spectrum(np.arange(5.0), np.arange(5.0))
     )
     ax = selection.plot_probabilities()
     widths = {

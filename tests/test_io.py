@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -303,6 +304,95 @@ def test_bad_cell_on_first_line_is_not_a_header(tmp_path):
     assert str(info.value) == f"{path}, line 1: could not parse 'abc' as a number (column 1)"
 
 
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("1,2\n2,2\n3,2\n", "y must vary (be non-constant)"),
+        ("-1e308,2\n1e308,3\n", "x must hold values within +-1e+300"),
+    ],
+)
+def test_unusable_values_name_the_file(tmp_path, text, rule):
+    path = _write(tmp_path, "odd.csv", text)
+    with pytest.raises(ReadError) as info:
+        dio.read_text(path)
+    assert str(info.value).startswith(f"{path}: {rule}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"1.0","2.0"\n"2.0","3.5"\n', '"1.0";"2.0"\n"2.0";"3.5"\n', '"1.0"\t"2.0"\n2.0\t"3.5"\n'],
+)
+def test_quoted_numbers_are_data_not_a_header(tmp_path, text):
+    spectrum = dio.read_text(_write(tmp_path, "q.csv", text))
+    assert spectrum.metadata["header"] is None
+    np.testing.assert_array_equal(spectrum.x, [1.0, 2.0])
+    np.testing.assert_array_equal(spectrum.y, [2.0, 3.5])
+
+
+def test_quoted_decimal_commas_with_semicolons(tmp_path):
+    spectrum = dio.read_text(_write(tmp_path, "q.csv", '"1,5";"2,25"\n"2,5";"3"\n'))
+    np.testing.assert_array_equal(spectrum.x, [1.5, 2.5])
+    np.testing.assert_array_equal(spectrum.y, [2.25, 3.0])
+    assert spectrum.metadata["decimal"] == ","
+
+
+def test_decimal_commas_with_comma_separator_are_refused(tmp_path):
+    path = _write(tmp_path, "dc.csv", "# exported\n1001,5,0,25\n1002,5,0,5\n1003,5,1,25e-1\n")
+    with pytest.raises(ReadError) as info:
+        dio.read_text(path)
+    assert str(info.value) == (
+        f"{path}, line 2: '1001,5,0,25' is ambiguous: 4 comma-separated integers, or 2 numbers "
+        "with decimal commas? Decimal commas need a semicolon or tab separator (then pass "
+        "sep=';', decimal=',' or sep='\\t', decimal=','); pass sep=',' to read 4 integer columns"
+    )
+    with_sigma = _write(tmp_path, "dc3.csv", "1001,5,0,25,0,1\n1002,5,0,5,0,1\n")
+    with pytest.raises(ReadError, match=r"dc3.csv, line 1: '1001,5,0,25,0,1' is ambiguous"):
+        dio.read_text(with_sigma, sigma_column=2)
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "y"),
+    [
+        ("1001,5,0,25\n1002,6,0,5\n", {"sep": ","}, [5.0, 6.0]),  # explicit separator
+        ("x,y,a,b\n1001,5,0,25\n1002,6,0,5\n", {}, [5.0, 6.0]),  # a header names 4 columns
+        ("1001,5,0,25\n1002,6,0,5\n", {"y_column": 3}, [25.0, 5.0]),  # a 4-column read
+        ("1001,5,0\n1002,6,0\n", {}, [5.0, 6.0]),  # odd field count
+        ("1001,-5,0,25\n1002,6,0,5\n", {}, [-5.0, 6.0]),  # a signed "fraction"
+        ("1001,5,0.5,25\n1002,6,0.5,5\n", {}, [5.0, 6.0]),  # a dot: not decimal commas
+    ],
+)
+def test_integer_tables_that_are_not_ambiguous_still_read(tmp_path, text, kwargs, y):
+    spectrum = dio.read_text(_write(tmp_path, "ints.csv", text), **kwargs)
+    np.testing.assert_array_equal(spectrum.x, [1001.0, 1002.0])
+    np.testing.assert_array_equal(spectrum.y, y)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_read_text_unicode_encodings(tmp_path, encoding):
+    path = tmp_path / "wide.csv"
+    path.write_bytes("x,absorbance °\r\n1.5,2\r\n2.5,3\r\n".encode(encoding))
+    spectrum = dio.read_text(path)
+    np.testing.assert_array_equal(spectrum.x, [1.5, 2.5])
+    np.testing.assert_array_equal(spectrum.y, [2.0, 3.0])
+    assert spectrum.y_unit == "absorbance °"
+
+
+def test_read_text_binary_and_broken_utf16(tmp_path):
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"1,2\n2,3\x00\x01\n")
+    with pytest.raises(ReadError) as info:
+        dio.read_text(binary)
+    assert str(info.value) == (
+        f"{binary}, line 2: NUL character: not a text file, or text in an encoding other than "
+        "UTF-8, UTF-16, UTF-32 or Latin-1"
+    )
+    odd = tmp_path / "odd.csv"
+    odd.write_bytes("1,2\n".encode("utf-16") + b"\x00")
+    with pytest.raises(ReadError) as info:
+        dio.read_text(odd)
+    assert str(info.value) == f"{odd}: not valid UTF-16 text (truncated data at byte 10)"
+
+
 # --------------------------------------------------------------------------------------------
 # JCAMP-DX
 # --------------------------------------------------------------------------------------------
@@ -373,6 +463,22 @@ def test_read_jcamp_xypoints_descending(tmp_path):
     np.testing.assert_array_equal(spectrum.x, [400.5, 401.0, 401.5, 402.0])
     np.testing.assert_array_equal(spectrum.y, [0.25, 0.5, 0.75, 1.0])
     assert (spectrum.x_unit, spectrum.name) == ("NANOMETERS", "b")
+
+
+def test_read_jcamp_utf16(tmp_path):
+    path = tmp_path / "a.jdx"
+    path.write_bytes(JCAMP_AFFN.encode("utf-16"))
+    spectrum = dio.read_jcamp(path)
+    np.testing.assert_array_equal(spectrum.x, np.arange(1000.0, 1010.0))
+    assert spectrum.name == "Test spectrum A"
+    assert spectrum.metadata["filename"] == str(path)
+
+
+def test_read_jcamp_absurd_axis(tmp_path):
+    path = _write(tmp_path, "huge.jdx", JCAMP_XYPOINTS.replace("402.0, 1.0", "1e305, 1.0"))
+    with pytest.raises(ReadError) as info:
+        dio.read_jcamp(path)
+    assert str(info.value).startswith(f"{path}: x must hold values within +-1e+300")
 
 
 def test_read_jcamp_compressed(tmp_path):
@@ -477,6 +583,29 @@ def test_read_spc_corrupt_files(tmp_path, shared_data):
     text.write_bytes(b"1,2\n3,4\n")
     with pytest.raises(ReadError, match=r"text.spc: not a readable SPC file"):
         dio.read_spc(text)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "rule"),
+    [
+        (
+            1e305,
+            5.0,
+            "x must hold values within +-1e+300 (a span that fits in a float); "
+            "got '1e+305 at index 0'",
+        ),
+        (-1.7e308, 1.7e308, "x must be finite (no NaN or inf); got 'NaN at index 0'"),
+        (float("nan"), 5.0, "x must be finite (no NaN or inf); got 'NaN at index 0'"),
+    ],
+)
+def test_read_spc_corrupt_axis_in_header(tmp_path, first, last, rule):
+    data = bytearray((DATA / "two_subfiles.spc").read_bytes())
+    struct.pack_into("<dd", data, 8, first, last)  # the main header's ffirst and flast
+    path = tmp_path / "axis.spc"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ReadError) as info:
+        dio.read_spc(path, subfile=0)
+    assert str(info.value) == f"{path}: {rule}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -626,6 +755,93 @@ def test_read_series_bad_cells_and_ids(tmp_path):
     ragged = _write(tmp_path, "ragged.csv", "id,100,200\na,1,2\nb,2\n")
     with pytest.raises(ReadError, match=r"ragged.csv, line 3: expected 3 fields"):
         dio.read_series(ragged)
+
+
+BAD_ROWS = "sample_id,p,100,200,300\na,1,1,2,3\nb,2,1,nan,3\nc,3,5,5,5\nd,4,1,x,\ne,5,3,2,4\n"
+
+
+def test_read_series_invalid_raise_names_line_or_sample(tmp_path):
+    path = _write(tmp_path, "bad.csv", BAD_ROWS)
+    with pytest.raises(ReadError) as info:
+        dio.read_series(path)
+    assert str(info.value) == (
+        f"{path}, line 3: 'nan' is not a finite number (column 3 ('200')); "
+        "missing values are not allowed"
+    )
+    constant = _write(tmp_path, "constant.csv", BAD_ROWS.replace("nan", "2").replace(",x,", ",2,3"))
+    with pytest.raises(ReadError) as info:
+        dio.read_series(constant, invalid="raise")
+    assert str(info.value) == (
+        f"{constant}: y of sample 'c' must vary (be non-constant): a constant spectrum holds "
+        "no signal; got 'all 5.0'"
+    )
+
+
+def test_read_series_invalid_record_rows(tmp_path):
+    path = _write(tmp_path, "bad.csv", BAD_ROWS)
+    series = dio.read_series(path, invalid="record")
+    assert series.sample_ids == ["a", "e"]
+    np.testing.assert_array_equal(series.y, [[1, 2, 3], [3, 2, 4]])
+    np.testing.assert_array_equal(series.property("p"), [1.0, 5.0])
+    assert list(series.properties.index) == ["a", "e"]
+    assert series.rejected == {
+        "b": f"{path}, line 3: 'nan' is not a finite number (column 3 ('200')); "
+        "missing values are not allowed",
+        "c": f"{path}: y of sample 'c' must vary (be non-constant): a constant spectrum holds "
+        "no signal; got 'all 5.0'",
+        "d": f"{path}, line 5: could not parse 'x' as a number (column 3 ('200'))",
+    }
+
+
+def test_read_series_invalid_record_columns(tmp_path):
+    text = "nm,s1,s2,s3,s4\ntemperature,300,310,320,330\n500,1,inf,7,1\n510,2,5,7,\n520,3,6,7,2\n"
+    path = _write(tmp_path, "cols.csv", text)
+    series = dio.read_series(path, invalid="record")
+    assert series.sample_ids == ["s1"]
+    np.testing.assert_array_equal(series.y, [[1, 2, 3]])
+    np.testing.assert_array_equal(series.property("temperature"), [300.0])
+    assert series.rejected == {
+        "s2": f"{path}, line 3: 'inf' is not a finite number (column 2 ('s2')); "
+        "missing values are not allowed",
+        "s3": f"{path}: y of sample 's3' must vary (be non-constant): a constant spectrum holds "
+        "no signal; got 'all 7.0'",
+        "s4": f"{path}, line 4: empty cell (column 4 ('s4')); missing values are not allowed",
+    }
+    bad_x = _write(tmp_path, "bad_x.csv", text.replace("510,", "nan,"))
+    with pytest.raises(ReadError, match=r"bad_x.csv, line 4: 'nan' is not a finite number \(col"):
+        dio.read_series(bad_x, invalid="record")
+
+
+def test_read_series_invalid_record_without_a_valid_sample(tmp_path):
+    cells = _write(tmp_path, "cells.csv", "id,100,200\na,1,nan\nb,,2\n")
+    with pytest.raises(ReadError) as info:
+        dio.read_series(cells, invalid="record")
+    assert str(info.value) == (
+        f"{cells}: no valid sample; all 2 hold bad cells, first: {cells}, line 2: 'nan' is not "
+        "a finite number (column 2 ('200')); missing values are not allowed"
+    )
+    mixed = _write(tmp_path, "mixed.csv", "id,100,200\na,1,nan\nb,2,2\n")
+    with pytest.raises(ReadError) as info:
+        dio.read_series(mixed, invalid="record")
+    assert str(info.value) == (
+        f"{mixed}: y must hold at least one valid spectrum; got none of 2 samples valid, the "
+        f"first rejected: {mixed}, line 2: 'nan' is not a finite number (column 2 ('200')); "
+        "missing values are not allowed"
+    )
+    dup = _write(tmp_path, "dup.csv", "id,100,200\na,1,nan\na,2,3\n")
+    with pytest.raises(ReadError, match=r"dup.csv: sample_ids must hold unique sample ids"):
+        dio.read_series(dup, id_column="id", invalid="record")
+    with pytest.raises(ValueError, match=r"invalid must be one of \('raise', 'record'\)"):
+        dio.read_series(mixed, invalid="skip")
+
+
+def test_read_series_utf16_and_quoted_header(tmp_path):
+    path = tmp_path / "wide.csv"
+    path.write_bytes('"sample_id","100","200"\n"a","1","2"\n'.encode("utf-16"))
+    series = dio.read_series(path)
+    assert series.sample_ids == ["a"]
+    np.testing.assert_array_equal(series.x, [100.0, 200.0])
+    np.testing.assert_array_equal(series.y, [[1.0, 2.0]])
 
 
 # --------------------------------------------------------------------------------------------

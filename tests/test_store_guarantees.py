@@ -450,3 +450,19 @@ def test_a_full_disk_stops_with_an_oserror_and_leaves_only_whole_files(series, s
     assert written and len(written) < N_SPECTRA
     for sample_id in written:  # every file under a final name is whole
         assert store.load_row(sample_id)[SETTINGS_FINGERPRINT]
+
+
+def test_9_a_nan_row_of_a_series_is_one_failure_not_a_stopped_batch(reference, series, tmp_path):
+    result, _ = reference
+    y = series.y.copy()
+    y[2, 17] = np.nan
+    damaged = SpectrumSeries(X, y, sample_ids=IDS, invalid="record")
+    assert list(damaged.rejected) == ["s02"]
+    ours = _run(damaged, tmp_path / "out")
+    assert ours.counts == {"done": N_SPECTRA - 1, "failed": 1, "skipped": 0}
+    reason = ours.failures.set_index("sample_id").loc["s02", "reason"]
+    assert "must be finite" in reason
+    assert ours.summary["sample_id"].tolist()[-1] == "s02"  # recorded, after the valid rows
+    expected = result.summary.set_index("sample_id").drop("s02")["objective"]
+    done = ours.summary.set_index("sample_id").drop("s02")["objective"]
+    np.testing.assert_array_equal(done.loc[expected.index], expected)
