@@ -258,9 +258,9 @@ def _settings(
 
 
 def _evidence_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    sampler = options.get("sampler") or {}
-    if not isinstance(sampler, dict):
-        v.fail("sampler", "be a dict of replica_exchange settings", sampler, error=TypeError)
+    from deconv.evidence import check_sampler
+
+    sampler = check_sampler(options.get("sampler"))
     warm = v.check_bool("warm_start", options.get("warm_start", True))
     warmup = v.check_positive_int("warm_warmup", options.get("warm_warmup", DEFAULT_WARM_WARMUP))
     return (
@@ -271,17 +271,8 @@ def _evidence_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 
 def _key_words(key: Any) -> tuple[int, ...]:
-    """Entropy of a seed: an int, or the two words of a jax PRNG key."""
-    if isinstance(key, bool):
-        v.fail("key", "be an int seed or a jax PRNG key", key, error=TypeError)
-    if isinstance(key, int | np.integer):
-        if key < 0:
-            v.fail("key", "be >= 0", key)
-        return (int(key),)
-    array = np.asarray(key)
-    if array.shape != (2,) or array.dtype != np.uint32:
-        v.fail("key", "be an int seed or a jax PRNG key (jax.random.PRNGKey)", key, error=TypeError)
-    return tuple(int(word) for word in array)
+    """Entropy of a seed: an int, or the two words of a jax PRNG key (see ``v.check_key``)."""
+    return v.check_key("key", key)
 
 
 def _seed(words: tuple[int, ...], sample_id: str) -> int:

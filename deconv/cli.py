@@ -19,7 +19,19 @@ Commands:
 ``specbayes report DIR``
     Summarise any folder written by the commands above in ``report.md`` and ``report.html``.
 
-User mistakes end with a one-line error and exit code 2, never a traceback. Importing this
+Exit codes (``EXIT_CODES``):
+
+* 0: done (for ``batch``: every spectrum fitted);
+* 1: ``batch`` finished, but some spectra failed (listed in ``failures.csv``);
+* 2: a usage mistake (a bad option, value or input file): one line
+  ``specbayes COMMAND: error: ...`` naming the option, the rule and the value, before any work
+  where the mistake is in the options;
+* 3: an internal error: one line ``specbayes: internal error (Type: message); please report
+  it``, and the traceback too when ``SPECBAYES_DEBUG=1``;
+* 4: the results could not be written (disk full, quota exceeded, read-only file system, no
+  permission): one line naming the path where it is known.
+
+No command shows a traceback for a user mistake. Importing this
 module is cheap: JAX loads only when a command runs. Compiled programs are kept in
 ``~/.cache/specbayes/jax`` (``SPECBAYES_CACHE_DIR`` to move it, ``SPECBAYES_COMPILATION_CACHE=0``
 to switch it off), so a second run skips most of the compilation.
@@ -28,8 +40,12 @@ to switch it off), so a second run skips most of the compilation.
 from __future__ import annotations
 
 import argparse
+import errno
+import math
 import os
+import re
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +60,21 @@ SHAPES = ("gaussian", "lorentzian", "pseudo_voigt", "voigt")
 BASELINES = ("none", "constant", "linear", "quadratic", "cubic")
 NOISES = ("normal", "student_t")
 PEAKS_RULE = 'be a peak count "3", a range "1-5" or a list "1,2,4" of positive integers'
+# copy of deconv.evidence.MIN_SAMPLES and MIN_WARMUP (the fewest sweeps of a replica-exchange
+# run; a test checks that they agree)
+MIN_SWEEPS = 10
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL, EXIT_WRITE = 0, 1, 2, 3, 4
+EXIT_CODES = {
+    EXIT_OK: "done (batch: every spectrum fitted)",
+    EXIT_FAILED: "batch: some spectra failed (see failures.csv)",
+    EXIT_USAGE: "usage mistake: a bad option, value or input file (one line, no traceback)",
+    EXIT_INTERNAL: "internal error (one line; SPECBAYES_DEBUG=1 adds the traceback); please "
+    "report it",
+    EXIT_WRITE: "could not write results (disk full, quota, read-only file system, permission)",
+}
+DEBUG_VARIABLE = "SPECBAYES_DEBUG"
+INTERNAL_MESSAGE_LIMIT = 300  # characters of an internal error's message on its one line
 
 
 METHOD_HELP = {
@@ -100,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="specbayes",
         description="Bayesian spectral deconvolution with property-informed model selection.",
+        epilog="exit codes:\n"
+        + "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
@@ -134,7 +168,8 @@ def _add_batch_parser(commands: Any) -> None:
         "spectrum per row or column) or of a folder of spectrum files, under one model. "
         "Writes one NetCDF per spectrum, summary.csv and failures.csv into --out; a rerun "
         "skips finished spectra. Exit code 0 when every spectrum was fitted, 1 when some "
-        "failed (see failures.csv), 2 on usage errors.",
+        "failed (see failures.csv), 2 on usage errors, 3 on internal errors, 4 when the "
+        "results could not be written.",
     )
     batch.add_argument("series", type=Path, help="series table file, or folder of spectra")
     _add_fit_options(
@@ -356,8 +391,7 @@ def _command_demo(args: argparse.Namespace) -> int:
 
 def _command_fit(args: argparse.Namespace) -> int:
     spectrum = _read_cropped(args.file, args.xmin, args.xmax)
-    if args.out is None:
-        args.out = Path(f"specbayes-{args.file.stem}")
+    args.out = output_folder(args)
     return _run_fit(spectrum, args)
 
 
@@ -385,7 +419,7 @@ def _command_batch(args: argparse.Namespace) -> int:
         # replica-exchange sweeps: --warmup (cold starts; warm ones use 100) and --samples
         options["warm_start"] = args.warm_start
         options["sampler"] = {"n_warmup": args.warmup, "n_samples": args.samples}
-    out = args.out if args.out is not None else Path(f"specbayes-batch-{args.series.stem}")
+    out = output_folder(args)
     common = {
         "shape": args.shape,
         "baseline": args.baseline,
@@ -501,10 +535,9 @@ def _command_select(args: argparse.Namespace) -> int:
     peaks = parse_peaks(args.peaks)
     shapes = _choices("--shape", args.shape, SHAPES)
     baselines = _choices("--baseline", args.baseline, BASELINES)
-    for name in ("samples", "warmup", "independent", "starts"):
-        v.check_positive_int(f"--{name}", getattr(args, name))
+    reference = v.check_choice("--reference", args.reference, ("auto", "prior", "laplace"))
     spectrum = _read_cropped(args.file, args.xmin, args.xmax)
-    out = args.out if args.out is not None else Path(f"specbayes-select-{args.file.stem}")
+    out = output_folder(args)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -514,10 +547,10 @@ def _command_select(args: argparse.Namespace) -> int:
         "n_samples": args.samples,
         "n_warmup": args.warmup,
         "n_independent": args.independent,
-        "reference": v.check_choice("--reference", args.reference, ("auto", "prior", "laplace")),
+        "reference": reference,
     }
     if args.temperatures is not None:
-        sampler["n_temperatures"] = v.check_positive_int("--temperatures", args.temperatures)
+        sampler["n_temperatures"] = args.temperatures
     selection = deconv.select(
         spectrum,
         n_peaks=peaks,
@@ -672,7 +705,7 @@ def _command_property(args: argparse.Namespace) -> int:
     table = pd.DataFrame(rows)
     rank = "F_total" if table["F_total"].notna().all() else "neg_log_L_prop"
     table = table.sort_values(rank, kind="stable").reset_index(drop=True)
-    out = args.out if args.out is not None else args.results
+    out = output_folder(args)
     path = atomic_write_text(out / "property.csv", table.to_csv(index=False, lineterminator="\n"))
     print(table.to_string(index=False, float_format=lambda f: f"{f:.6g}"))
     print(f"\nranked by {rank}; wrote {path}")
@@ -714,16 +747,185 @@ def _compilation_cache() -> None:
         print(f"specbayes: compiling without a disk cache ({error})", file=sys.stderr)
 
 
+def output_folder(args: argparse.Namespace) -> Path:
+    """The folder a command writes into: ``--out``, or the command's default."""
+    if args.command == "report":
+        return args.folder
+    if getattr(args, "out", None) is not None:
+        return args.out
+    if args.command == "property":
+        return args.results
+    if args.command == "batch":
+        return Path(f"specbayes-batch-{args.series.stem}")
+    if args.command == "select":
+        return Path(f"specbayes-select-{args.file.stem}")
+    return Path(f"specbayes-{args.file.stem}")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Check the numeric options of a command before any work (read, fit or write).
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the option, the rule and the value (the command then exits with code 2).
+    """
+    command = args.command
+    if command in ("demo", "fit", "batch", "select"):
+        v.check_key("--seed", args.seed)
+    if command == "property":
+        v.check_seed("--seed", args.seed)  # it seeds the GP's optimiser (NumPy: < 2**32)
+    if getattr(args, "sigma", None) is not None:
+        v.check_positive_float("--sigma", args.sigma)
+    for name in ("xmin", "xmax"):
+        value = getattr(args, name, None)
+        if value is not None and not math.isfinite(value):
+            v.fail(f"--{name}", "be a finite number", value)
+    counts: dict[str, tuple[Any, int]] = {}
+    if command in ("demo", "fit", "batch"):
+        sweeps = MIN_SWEEPS if args.method == "evidence" else 1  # sweeps, or NUTS steps
+        counts.update(
+            peaks=(args.peaks, 1),
+            warmup=(args.warmup, sweeps),
+            samples=(args.samples, sweeps),
+            chains=(args.chains, 1),
+        )
+    if command == "batch":
+        counts.update(starts=(args.starts, 1), chunk_size=(args.chunk_size, 1))
+    if command == "select":
+        counts.update(
+            starts=(args.starts, 1),
+            samples=(args.samples, MIN_SWEEPS),
+            warmup=(args.warmup, MIN_SWEEPS),
+            independent=(args.independent, 1),
+            temperatures=(args.temperatures, 2),
+        )
+    if command == "property":
+        counts["draws"] = (args.draws, 1)
+    for name, (value, minimum) in counts.items():
+        if value is not None:
+            v.check_positive_int("--" + name.replace("_", "-"), value, minimum=minimum)
+
+
+# errno values that only a write can cause, and those a write or a read can
+_WRITE_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EROFS", "EFBIG") if hasattr(errno, name)
+)
+_PERMISSION_ERRNOS = frozenset((errno.EACCES, errno.EPERM))
+_NO_SPACE = re.compile(
+    r"no space left|disk quota exceeded|read-only file system|errno\s*=\s*(\d+)", re.IGNORECASE
+)
+
+
+def _errno_of(error: BaseException) -> int | None:
+    """The errno of an OSError, or one that an HDF5 / netCDF message reports."""
+    if isinstance(error, OSError) and error.errno is not None:
+        return error.errno
+    match = _NO_SPACE.search(str(error))
+    if match is None:
+        return None
+    if match.group(1) is not None:
+        return int(match.group(1))
+    return errno.ENOSPC if "space" in match.group(0).lower() else errno.EROFS
+
+
+def _inside(path: str | os.PathLike, folder: Path) -> bool:
+    try:
+        return Path(os.path.abspath(path)).is_relative_to(os.path.abspath(folder))
+    except (TypeError, ValueError):
+        return False
+
+
+def _write_failure_of(
+    error: OSError | RuntimeError, out: Path | None
+) -> tuple[str | None, str] | None:
+    """:func:`_write_failure` of one exception, not those it was raised from."""
+    number = _errno_of(error)
+    path = getattr(error, "filename", None)
+    path = None if path is None else os.fsdecode(path)
+    reason = getattr(error, "strerror", None) or (
+        os.strerror(number) if number is not None else str(error)
+    )
+    if number in _WRITE_ERRNOS:
+        return path, reason
+    if number in _PERMISSION_ERRNOS:
+        unreadable_input = (
+            path is not None and os.path.exists(path) and not os.access(path, os.R_OK)
+        )
+        if not unreadable_input and (path is None or (out is not None and _inside(path, out))):
+            return path, reason
+    return None
+
+
+def _write_failure(error: BaseException, out: Path | None) -> tuple[str | None, str] | None:
+    """``(path or None, reason)`` when ``error`` (or an error it was raised from) means the
+    results could not be written; None otherwise.
+
+    Disk full, quota exceeded, file too large and read-only file system are write failures
+    wherever they arise; a permission error is one when it concerns the output folder (or an
+    unknown file) and not an existing file that cannot be read (an input).
+    """
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        written = (
+            _write_failure_of(error, out) if isinstance(error, OSError | RuntimeError) else None
+        )
+        if written is not None:
+            return written
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _report(error: Exception, args: argparse.Namespace) -> int:
+    """Print the one line for ``error`` and return the exit code (see ``EXIT_CODES``)."""
+    try:
+        out = output_folder(args)
+    except (AttributeError, TypeError):
+        out = None
+    written = _write_failure(error, out)
+    if written is not None:
+        path, reason = written
+        where = f" to {path}" if path else ("" if out is None else f" under {out}")
+        print(
+            f"specbayes {args.command}: error: could not write results{where}: {reason}",
+            file=sys.stderr,
+        )
+        return EXIT_WRITE
+    if isinstance(error, ValueError | TypeError | KeyError | OSError | ReadError):
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"specbayes {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    message = " ".join(str(error).split())  # one line, however long the original
+    if len(message) > INTERNAL_MESSAGE_LIMIT:
+        message = message[: INTERNAL_MESSAGE_LIMIT - 3] + "..."
+    print(
+        f"specbayes: internal error ({type(error).__name__}: {message}); please report it",
+        file=sys.stderr,
+    )
+    if os.environ.get(DEBUG_VARIABLE, "").strip().lower() in ("1", "true", "yes"):
+        traceback.print_exception(error, file=sys.stderr)
+    return EXIT_INTERNAL
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``specbayes`` console command."""
+    """Entry point of the ``specbayes`` console command; returns its exit code.
+
+    0: done; 1: some spectra of a batch failed; 2: a usage mistake (one line naming the option,
+    the rule and the value); 3: an internal error (one line; the traceback as well with
+    ``SPECBAYES_DEBUG=1``); 4: the results could not be written (one line naming the path).
+    """
     args = build_parser().parse_args(argv)
+    try:
+        check_options(args)
+    except (ValueError, TypeError) as error:
+        print(f"specbayes {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     _compilation_cache()
     try:
         return COMMANDS[args.command](args)
-    except (ValueError, TypeError, KeyError, OSError, ReadError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"specbayes {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except Exception as error:  # every failure ends in one line and an exit code
+        return _report(error, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

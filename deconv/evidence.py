@@ -109,7 +109,7 @@ import inspect
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -126,14 +126,18 @@ from deconv.exceptions import EvidenceWarning
 __all__ = [
     "ACCEPT_MIN",
     "DRIFT_MAX",
+    "MIN_SAMPLES",
+    "MIN_WARMUP",
     "MIXING_CHECKS",
     "PRECONDITIONERS",
     "REFERENCES",
+    "SAMPLER_SETTINGS",
     "SE_MAX",
     "SWAP_RATE_MIN",
     "EvidenceResult",
     "SamplerState",
     "WBICResult",
+    "check_sampler",
     "compile_count",
     "diagnostic_problems",
     "poorly_mixed",
@@ -157,6 +161,10 @@ PRECONDITIONERS = ("gradient", "geometric", "draws")
 """Choices of the HMC preconditioner estimated during warm-up (see ``replica_exchange``)."""
 REFERENCES = ("auto", "prior", "laplace")
 """Choices of the β = 0 end of the ladder (see ``replica_exchange``)."""
+MIN_SAMPLES = 10
+"""Fewest sampling sweeps (``n_samples``) of a replica-exchange run."""
+MIN_WARMUP = 10
+"""Fewest warm-up sweeps (``n_warmup``) of a cold replica-exchange run (a warm start: 1)."""
 
 _LADDER_END = 0.6  # fraction of the warm-up during which the ladder adapts
 _WINDOWS = ((0.05, 0.15), (0.15, 0.4), (0.4, 0.7))  # preconditioner windows (warm-up fractions)
@@ -1445,7 +1453,7 @@ def _check_betas(betas: Any) -> np.ndarray:
 
 def _config(**values: Any) -> _Config:
     ints = {
-        "n_samples": 10,
+        "n_samples": MIN_SAMPLES,
         "n_independent": 1,
         "max_leapfrog": 1,
         "swap_rounds": 1,
@@ -1797,6 +1805,93 @@ def launch_replica_exchange(
     return _begin_replica_exchange(**bound.arguments, background=background)
 
 
+SAMPLER_SETTINGS = tuple(
+    name
+    for name in inspect.signature(replica_exchange).parameters
+    if name not in ("log_prior", "log_likelihood", "init", "key", "data", "warm_start")
+)
+"""The settings of :func:`replica_exchange` that a ``sampler`` mapping may hold (all but the
+densities, the starting points, the key, the data and the warm start)."""
+
+
+def _checked_settings(values: dict[str, Any], *, warm: bool) -> dict[str, Any]:
+    """``values`` (one per name of :data:`SAMPLER_SETTINGS`) checked, the rule of each setting
+    in one place; ``warm``: for a warm-started run (no ladder settings, a short warm-up)."""
+    out = dict(values)
+    minima = {
+        "n_warmup": 1 if warm else MIN_WARMUP,
+        "n_samples": MIN_SAMPLES,
+        "n_independent": 1,
+        "max_leapfrog": 1,
+        "swap_rounds": 1,
+    }
+    for name, minimum in minima.items():
+        out[name] = _v.check_positive_int(name, out[name], minimum=minimum)
+    out["trajectory_length"] = _v.check_positive_float(
+        "trajectory_length", out["trajectory_length"]
+    )
+    for name in ("target_accept", "target_swap"):
+        out[name] = _v.check_fraction(name, out[name])
+    _v.check_choice("preconditioner", out["preconditioner"], PRECONDITIONERS)
+    _v.check_choice("reference", out["reference"], REFERENCES)
+    out["mode_jumps"] = _v.check_bool("mode_jumps", out["mode_jumps"])
+    if warm:
+        if out["betas"] is not None or out["n_temperatures"] is not None:
+            _v.fail("betas", "be None with warm_start (the ladder comes from it)", out["betas"])
+    elif out["betas"] is not None:
+        _check_betas(out["betas"])
+    elif out["n_temperatures"] is not None:
+        out["n_temperatures"] = _v.check_positive_int(
+            "n_temperatures", out["n_temperatures"], minimum=2
+        )
+    return out
+
+
+def check_sampler(sampler: Any, *, warm: bool = False, name: str = "sampler") -> dict[str, Any]:
+    """Check a ``sampler`` mapping of :func:`replica_exchange` settings before any work.
+
+    Parameters
+    ----------
+    sampler : mapping or None
+        Settings among :data:`SAMPLER_SETTINGS` (``None``: the defaults).
+    warm : bool
+        The settings are for a warm-started run (``warm_start`` given): no ``betas`` or
+        ``n_temperatures``, and a warm-up of 1 sweep or more (else :data:`MIN_WARMUP`).
+    name : str
+        Argument name, for the error messages.
+
+    Returns
+    -------
+    dict
+        The settings as given (a new dict; empty for ``None``).
+
+    Raises
+    ------
+    TypeError
+        ``sampler`` is not a mapping, names a setting :func:`replica_exchange` does not have,
+        or holds a setting of the wrong type.
+    ValueError
+        A setting out of its range (as :func:`replica_exchange` would raise).
+    """
+    if sampler is None:
+        return {}
+    if not isinstance(sampler, Mapping):
+        rule = "be a mapping of replica_exchange settings, or None"
+        _v.fail(name, rule, sampler, error=TypeError)
+    unknown = sorted(str(key) for key in sampler if key not in SAMPLER_SETTINGS)
+    if unknown:
+        _v.fail(
+            name,
+            f"hold only settings of replica_exchange ({', '.join(SAMPLER_SETTINGS)})",
+            unknown,
+            error=TypeError,
+        )
+    defaults = inspect.signature(replica_exchange).parameters
+    values = {key: defaults[key].default for key in SAMPLER_SETTINGS}
+    _checked_settings({**values, **sampler}, warm=warm)
+    return dict(sampler)
+
+
 def _begin_replica_exchange(
     log_prior: LogDensity,
     log_likelihood: LogDensity,
@@ -1822,13 +1917,20 @@ def _begin_replica_exchange(
     background: _ahead.Background | None,
 ) -> _Pending:
     start = time.perf_counter()
-    n_independent = _v.check_positive_int("n_independent", n_independent)
-    n_warmup = _v.check_positive_int("n_warmup", n_warmup, minimum=1 if warm_start else 10)
-    target_swap = _v.check_fraction("target_swap", target_swap)
-    mode_jumps = _v.check_bool("mode_jumps", mode_jumps)
+    settings = _checked_settings(
+        {
+            "n_temperatures": n_temperatures, "betas": betas, "n_warmup": n_warmup,
+            "n_samples": n_samples, "n_independent": n_independent,
+            "trajectory_length": trajectory_length, "max_leapfrog": max_leapfrog,
+            "target_accept": target_accept, "target_swap": target_swap,
+            "adapt_ladder": adapt_ladder, "preconditioner": preconditioner,
+            "swap_rounds": swap_rounds, "reference": reference, "mode_jumps": mode_jumps,
+        },
+        warm=warm_start is not None,
+    )  # fmt: skip
+    n_independent, n_warmup = settings["n_independent"], settings["n_warmup"]
+    target_swap, mode_jumps = settings["target_swap"], settings["mode_jumps"]
     if warm_start is not None:
-        if betas is not None or n_temperatures is not None:
-            _v.fail("betas", "be None with warm_start (the ladder comes from it)", betas)
         return _warm_run(
             log_prior, log_likelihood, init, warm_start, key=key, data=data, start=start,
             n_independent=n_independent, n_warmup=n_warmup, n_samples=n_samples,
@@ -1837,9 +1939,7 @@ def _begin_replica_exchange(
             mode_jumps=mode_jumps, background=background,
         )  # fmt: skip
     ladder = None if betas is None else _check_betas(betas)
-    if ladder is None and n_temperatures is not None:
-        n_temperatures = _v.check_positive_int("n_temperatures", n_temperatures, minimum=2)
-    reference = _v.check_choice("reference", reference, REFERENCES)
+    n_temperatures, reference = settings["n_temperatures"], settings["reference"]
     problem = _prepare(log_prior, log_likelihood, init, data)
     path = _choose_path(
         log_prior, log_likelihood, problem, data, reference=reference, target_swap=target_swap,

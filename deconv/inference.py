@@ -98,6 +98,7 @@ def make_problem(
     """Validate the arguments of :func:`fit` and build the :class:`Problem`."""
     if not isinstance(spectrum, Spectrum):
         v.fail("spectrum", "be a deconv.Spectrum", type(spectrum).__name__, error=TypeError)
+    v.check_enough_points("spectrum", spectrum.n_points)  # before the data-scaled priors
     resolved = resolve_priors(priors, spectrum, smallest_peak=smallest_peak)
     use_data_sigma = False
     if isinstance(sigma, str):
@@ -205,6 +206,7 @@ def _optimisers(problem: Problem, z_template: dict, *, max_iter: int):
 
 def _unconstrained_starts(problem: Problem, n_starts: int, seed: int) -> dict:
     """The starts of :func:`~deconv.starts.initial_guesses`, unconstrained and stacked."""
+    n_starts = v.check_positive_int("n_starts", n_starts)
     starts = initial_guesses(
         np.asarray(problem.u), np.asarray(problem.v), problem.model, problem.scaling,
         n_starts=n_starts, seed=seed,
@@ -357,17 +359,13 @@ def run_nuts(
 # the public entry point
 
 
-def _as_key(key: Any) -> jax.Array:
-    if isinstance(key, bool):
-        v.fail("key", "be an int seed or a jax PRNG key", key, error=TypeError)
-    if isinstance(key, int | np.integer):
-        return jax.random.PRNGKey(int(key))
-    if not isinstance(key, jax.Array | np.ndarray):
-        v.fail("key", "be an int seed or a jax PRNG key (jax.random.PRNGKey)", key, error=TypeError)
-    array = jnp.asarray(key)
-    if array.shape != (2,) or array.dtype != jnp.uint32:
-        v.fail("key", "be an int seed or a jax PRNG key (jax.random.PRNGKey)", key, error=TypeError)
-    return array
+def _as_key(key: Any, name: str = "key") -> jax.Array:
+    """A raw JAX PRNG key from an int seed or a key, checked by
+    :func:`deconv._validation.check_key` (``name`` names the argument in its errors)."""
+    words = v.check_key(name, key)
+    if len(words) == 1:
+        return jax.random.PRNGKey(words[0])
+    return jnp.asarray(words, dtype=jnp.uint32)
 
 
 def fit(
@@ -437,6 +435,15 @@ def fit(
     v.check_choice("method", method, METHODS)
     v.check_positive_int("n_starts", n_starts)
     key = _as_key(key)
+    if method == "nuts":
+        for name, value in (
+            ("num_warmup", num_warmup),
+            ("num_samples", num_samples),
+            ("num_chains", num_chains),
+        ):
+            v.check_positive_int(name, value)
+        v.check_fraction("target_accept", target_accept)
+        v.check_bool("dense_mass", dense_mass)
     problem = make_problem(
         spectrum,
         n_peaks,
@@ -455,13 +462,6 @@ def fit(
         samples = {k: np.asarray(a)[None, None] for k, a in optima[0].items()}
         extra = None
     else:
-        for name, value in (
-            ("num_warmup", num_warmup),
-            ("num_samples", num_samples),
-            ("num_chains", num_chains),
-        ):
-            v.check_positive_int(name, value)
-        v.check_fraction("target_accept", target_accept)
         samples, extra = run_nuts(
             problem,
             optima,

@@ -28,6 +28,7 @@ from deconv.baselines import BaselineSpec, baseline_label
 from deconv.evidence import (
     EvidenceResult,
     WBICResult,
+    check_sampler,
     compile_setup_ahead,
     launch_replica_exchange,
     poorly_mixed,
@@ -132,13 +133,7 @@ def warm_or_cold(
         evidence = run(warm_sampler(sampler, warm_warmup), previous.state)
     if warm_run_failed(previous, evidence.evidence):
         return run(sampler, None), True
-    for caught_warning in caught:
-        warnings.warn_explicit(
-            caught_warning.message,
-            caught_warning.category,
-            caught_warning.filename,
-            caught_warning.lineno,
-        )
+    v.warn_again(caught)
     return evidence, False
 
 
@@ -214,7 +209,8 @@ def free_energy(
         Order the centres (default); see :class:`deconv.model.PeakModel`.
     sampler : mapping, optional
         Settings passed to :func:`deconv.evidence.replica_exchange` (``n_warmup``,
-        ``n_samples``, ``n_independent``, ``n_temperatures``...).
+        ``n_samples``, ``n_independent``, ``n_temperatures``...; the names are those of
+        :data:`deconv.evidence.SAMPLER_SETTINGS`). They are checked before any fitting.
     warm_start : EvidenceResult or SamplerState, optional
         Start the replicas where the run of a similar spectrum (the neighbour in a series)
         ended, keeping its ladder and preconditioners (see
@@ -224,8 +220,16 @@ def free_energy(
     Returns
     -------
     ModelEvidence
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument (e.g. ``n_starts=0``, or a ``sampler`` setting that
+        :func:`deconv.evidence.replica_exchange` does not have), before any fitting.
     """
     key = _as_key(key)
+    n_starts = v.check_positive_int("n_starts", n_starts)
+    sampler = check_sampler(sampler, warm=warm_start is not None)
     problem = make_problem(
         spectrum,
         n_peaks,
@@ -257,6 +261,9 @@ def model_free_energy(
     warm_start: Any = None,
 ) -> ModelEvidence:
     """:func:`free_energy` for an already built :class:`~deconv.inference.Problem`."""
+    key = _as_key(key)
+    n_starts = v.check_positive_int("n_starts", n_starts)
+    sampler = check_sampler(sampler, warm=warm_start is not None)
     return _begin_free_energy(
         problem, key=key, n_starts=n_starts, compute_wbic=compute_wbic, sampler=sampler,
         warm_start=warm_start, background=None,
@@ -276,7 +283,11 @@ class _PendingEvidence(NamedTuple):
 
     def result(self) -> ModelEvidence:
         started = time.perf_counter() - self.setup_s
-        result = self.run.result()
+        # the sampler's warnings would point at this line: re-emit them at the user's
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = self.run.result()
+        v.warn_again(caught)
         problem = self.problem
         wbic_result = None
         if self.wbic_key is not None:
@@ -516,10 +527,17 @@ def select(
     Returns
     -------
     Selection
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument, before any fitting (as in :func:`free_energy`).
     """
     from tqdm.auto import tqdm
 
     key = _as_key(key)
+    n_starts = v.check_positive_int("n_starts", n_starts)
+    sampler = check_sampler(sampler)
     candidates = _candidates(n_peaks, shapes, baselines)
     log_prior = _log_model_prior([_label(*c) for c in candidates], model_prior)
     keys = jax.random.split(key, len(candidates))

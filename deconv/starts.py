@@ -47,6 +47,13 @@ def _half_width(u: np.ndarray, residual: np.ndarray, index: int) -> float:
     return float(u[right] - u[left])
 
 
+def _random_width_range(spacing: float) -> tuple[float, float]:
+    """Log-FWHM range of the random starts: 3 point spacings to 0.3 of the x range, collapsed
+    to 3 spacings on spectra of so few points that 3 spacings exceed 0.3 of the range."""
+    low = float(np.log(3 * spacing))
+    return low, max(low, float(np.log(0.3)))
+
+
 def _gaussian(u: np.ndarray, centre: float, fwhm: float, height: float) -> np.ndarray:
     return height * np.exp(-FOUR_LN2 * (u - centre) ** 2 / fwhm**2)
 
@@ -114,7 +121,7 @@ def initial_guesses(
             widths = widths * np.exp(rng.normal(0.0, 0.3, widths.size))
         else:
             centres = rng.uniform(lower, upper, model.n_peaks)
-            widths = np.exp(rng.uniform(np.log(3 * spacing), np.log(0.3), model.n_peaks))
+            widths = np.exp(rng.uniform(*_random_width_range(spacing), model.n_peaks))
             nearest = np.clip(np.searchsorted(u, centres), 0, u.size - 1)
             heights = np.clip(_smooth(residual)[nearest], 0.05 * np.ptp(v), None)
         order = np.argsort(centres)

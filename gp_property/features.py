@@ -102,8 +102,10 @@ def _check_features(features: Any) -> tuple[str, ...]:
     return names
 
 
-def _check_peaks(peaks: Any, n_peaks: int) -> np.ndarray:
-    """1-based peak indices -> 0-based positions."""
+def _check_peaks(peaks: Any, n_peaks: int, model: str | None = None) -> np.ndarray:
+    """1-based peak indices -> 0-based positions, for a model of ``n_peaks`` peaks (its label
+    ``model``, if given, is named in the error)."""
+    under = "" if model is None else f" (the peaks of {model})"
     if peaks is None:
         return np.arange(n_peaks)
     chosen = [peaks] if isinstance(peaks, int | np.integer) else list(peaks)
@@ -113,7 +115,7 @@ def _check_peaks(peaks: Any, n_peaks: int) -> np.ndarray:
         if isinstance(peak, bool) or not isinstance(peak, int | np.integer):
             v.fail("peaks", "hold integer peak indices", peaks, error=TypeError)
         if not 1 <= peak <= n_peaks:
-            v.fail("peaks", f"hold 1-based peak indices between 1 and {n_peaks}", peaks)
+            v.fail("peaks", f"hold 1-based peak indices between 1 and {n_peaks}{under}", peaks)
     if len(set(chosen)) != len(chosen):
         v.fail("peaks", "not repeat a peak", peaks)
     return np.asarray(chosen, dtype=np.intp) - 1
@@ -230,7 +232,7 @@ def feature_draws(
         each sample's draws. With unequal draw counts the minimum is used and a
         :class:`~deconv.exceptions.SpecbayesWarning` says so.
     seed : int
-        Seed of the random pairing.
+        Seed of the random pairing, in ``[0, 2**32)``.
     n_components : int
         Number of principal components for ``"projection"``.
     sample_ids : sequence, optional
@@ -246,9 +248,10 @@ def feature_draws(
         ``fits`` is not a sequence of Fit objects.
     ValueError
         Fits of different models, unknown feature names, peak indices out of range, too many
-        components.
+        components, a negative seed.
     """
     fits = _check_fits(fits)
+    seed = v.check_seed("seed", seed)
     names = _check_features(features)
     chosen = _check_peaks(peaks, fits[0].model.n_peaks)
     if "projection" in names:

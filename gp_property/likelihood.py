@@ -14,6 +14,7 @@ optimistic). The standardisation of features and property is fixed with them.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -230,7 +231,12 @@ def _fit_regressor(regressor: Any, mean_features: np.ndarray, t: np.ndarray, see
         regressor = PropertyGP(random_state=seed)
     elif not isinstance(regressor, PropertyGP):
         v.fail("regressor", "be a PropertyGP (or None)", regressor, error=TypeError)
-    return clone(regressor).fit(mean_features, t)
+    # PropertyGP's warnings would point at this line: re-emit them at the user's
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fitted = clone(regressor).fit(mean_features, t)
+    v.warn_again(caught)
+    return fitted
 
 
 def property_log_likelihood(
@@ -266,7 +272,8 @@ def property_log_likelihood(
         ``"index"`` keeps the pairing of ``feature_draws``; ``"random"`` re-pairs by an
         independent random permutation of each sample's draws.
     seed : int
-        Seed of the random pairing and of the default regressor's optimiser restarts.
+        Seed of the random pairing and of the default regressor's optimiser restarts, in
+        ``[0, 2**32)``.
 
     Returns
     -------
@@ -277,8 +284,10 @@ def property_log_likelihood(
     TypeError
         Non-numeric draws or property, or a regressor that is not a :class:`PropertyGP`.
     ValueError
-        Wrong shapes, fewer than 2 samples, non-finite values, an unknown pairing.
+        Wrong shapes, fewer than 2 samples, non-finite values, an unknown pairing, a seed
+        outside ``[0, 2**32)``.
     """
+    seed = v.check_seed("seed", seed)
     values, names, ids = _unpack_draws(feature_draws)
     n_total, n_samples = values.shape[:2]
     t = _property_vector(t, n_samples, ids)

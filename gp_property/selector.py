@@ -161,7 +161,7 @@ def select_series(
     weight : float
         Weight lambda of the property term (default 1: the exact joint evidence).
     key : int
-        Seed; each sample and candidate gets its own stream.
+        Seed, in ``[0, 2**32)``; each sample and candidate gets its own stream.
     priors, sigma
         Passed to :func:`deconv.free_energy` for every sample.
     sampler : mapping, optional
@@ -189,6 +189,14 @@ def select_series(
     Returns
     -------
     SeriesSelection
+
+    Raises
+    ------
+    TypeError, ValueError
+        A bad argument, before any fitting: unknown features, a peak index beyond a
+        candidate's peak count, ``n_pairs`` or ``n_starts`` below 1, a key outside
+        ``[0, 2**32)``, an unknown ``sampler`` setting, a candidate model that one of the
+        spectra cannot take (e.g. too few points).
     """
     from tqdm.auto import tqdm
 
@@ -196,15 +204,14 @@ def select_series(
     from gp_property.features import feature_draws
     from gp_property.likelihood import POLICY, property_log_likelihood
 
-    if not isinstance(series, SpectrumSeries):
-        v.fail("series", "be a deconv.SpectrumSeries", type(series).__name__, error=TypeError)
-    t = _property(series, properties)
-    weight = v.check_positive_float("weight", weight, allow_zero=True)
-    chosen_candidates = _candidates(candidates)
+    t, weight, chosen_candidates, warm_warmup = _check_request(
+        series, properties, candidates, features=features, peaks=peaks, weight=weight,
+        key=key, priors=priors, sigma=sigma, sampler=sampler, n_starts=n_starts,
+        n_pairs=n_pairs, warm_start=warm_start, warm_warmup=warm_warmup, progress=progress,
+    )  # fmt: skip
     rows, evidences, likelihoods, all_features = [], {}, {}, {}
     jobs = [(c, i) for c in chosen_candidates for i in range(len(series))]
     bar = tqdm(total=len(jobs), desc="free energies", disable=not progress)
-    warm_warmup = v.check_positive_int("warm_warmup", warm_warmup)
     for index, candidate in enumerate(chosen_candidates):
         per_sample, previous, restarts = [], None, 0
         for i, spectrum in enumerate(series):
@@ -249,6 +256,64 @@ def select_series(
         properties=t,
         policy=POLICY,
     )
+
+
+def _check_request(
+    series: Any,
+    properties: Any,
+    candidates: Any,
+    *,
+    features: Any,
+    peaks: Any,
+    weight: Any,
+    key: Any,
+    priors: Any,
+    sigma: Any,
+    sampler: Any,
+    n_starts: Any,
+    n_pairs: Any,
+    warm_start: Any,
+    warm_warmup: Any,
+    progress: Any,
+) -> tuple[np.ndarray, float, list[Candidate], int]:
+    """Every argument check of :func:`select_series`, before any fitting.
+
+    Builds each candidate's model for every spectrum (cheap: no compilation), so that a bad
+    candidate, prior, noise level or a spectrum too short for a model fails here, not after
+    the free energies of the candidates before it. Returns the property, the weight, the
+    candidates and the warm-up.
+    """
+    from deconv.evidence import check_sampler
+    from deconv.inference import make_problem
+    from gp_property.features import _check_features, _check_n_components, _check_peaks
+
+    if not isinstance(series, SpectrumSeries):
+        v.fail("series", "be a deconv.SpectrumSeries", type(series).__name__, error=TypeError)
+    if len(series) < 2:
+        v.fail("series", "hold at least 2 samples (the property GP needs them)", len(series))
+    t = _property(series, properties)
+    weight = v.check_positive_float("weight", weight, allow_zero=True)
+    chosen = _candidates(candidates)
+    names = _check_features(features)
+    if "projection" in names:  # feature_draws' default number of components
+        _check_n_components(2, len(series), series.n_points)
+    for candidate in chosen:
+        _check_peaks(peaks, v.check_positive_int("n_peaks", candidate.n_peaks), candidate.label)
+    v.check_seed("key", key)
+    v.check_positive_int("n_starts", n_starts)
+    if n_pairs is not None:
+        v.check_positive_int("n_pairs", n_pairs)
+    check_sampler(sampler)  # the first sample, and cold restarts, run it as given
+    v.check_bool("warm_start", warm_start)
+    warm_warmup = v.check_positive_int("warm_warmup", warm_warmup)
+    v.check_bool("progress", progress)
+    for candidate in chosen:
+        for spectrum in series:
+            make_problem(
+                spectrum, candidate.n_peaks, shape=candidate.shape,
+                baseline=candidate.baseline, priors=priors, sigma=sigma,
+            )  # fmt: skip
+    return t, weight, chosen, warm_warmup
 
 
 def _sample_free_energy(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
 
@@ -346,3 +348,162 @@ def test_importing_the_command_line_does_not_import_jax():
     code = "import sys, deconv.cli; print('jax' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------------------------------------
+# numeric options, checked before any work; exit codes
+
+
+@pytest.fixture
+def series_file(tmp_path):
+    import datasets
+    from deconv.io import write_series
+
+    scenario = datasets.weak_band(0, n_samples=3, n_points=40)
+    return write_series(scenario.series, tmp_path / "series.csv")
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Every command's work raises AssertionError: a check must come first."""
+    import deconv
+    from deconv import batch
+
+    def too_late(*args, **kwargs):
+        raise AssertionError("too late: the work started before the check")
+
+    for module, name in ((batch, "fit_series"), (batch, "fit_files"), (deconv, "fit")):
+        monkeypatch.setattr(module, name, too_late)
+    monkeypatch.setattr(deconv, "select", too_late)
+    monkeypatch.setattr(cli, "_read_cropped", too_late)
+    monkeypatch.setenv("SPECBAYES_COMPILATION_CACHE", "0")
+
+
+@pytest.mark.usefixtures("no_work")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["batch", "SERIES", "--method", "evidence", "--samples", "0"], "--samples must be >= 10"),
+        (["batch", "SERIES", "--method", "evidence", "--warmup", "5"], "--warmup must be >= 10"),
+        (["batch", "SERIES", "--method", "nuts", "--samples", "0"], "--samples must be >= 1"),
+        (["batch", "SERIES", "--chunk-size", "0"], "--chunk-size must be >= 1; got 0"),
+        (["batch", "SERIES", "--starts", "0"], "--starts must be >= 1; got 0"),
+        (["batch", "SERIES", "--peaks", "0"], "--peaks must be >= 1; got 0"),
+        (["batch", "SERIES", "--seed", str(2**70)], "--seed must be an int seed >= 0 and < 2**63"),
+        (["batch", "SERIES", "--seed", "-1"], "--seed must be an int seed >= 0 and < 2**63"),
+        (["batch", "SERIES", "--sigma", "-1"], "--sigma must be finite and > 0; got -1.0"),
+        (["fit", "SERIES", "--seed", str(2**70)], "--seed must be an int seed >= 0 and < 2**63"),
+        (["fit", "SERIES", "--chains", "0"], "--chains must be >= 1; got 0"),
+        (["fit", "SERIES", "--xmin", "nan"], "--xmin must be a finite number; got nan"),
+        (["select", "SERIES", "--seed", str(2**64)], "--seed must be an int seed >= 0 and < 2**63"),
+        (["select", "SERIES", "--temperatures", "1"], "--temperatures must be >= 2; got 1"),
+        (["select", "SERIES", "--warmup", "9"], "--warmup must be >= 10; got 9"),
+        (["property", "SERIES", "--property", "t.csv", "--column", "c", "--draws", "0"], "--draws"),
+        (
+            ["property", "SERIES", "--property", "t.csv", "--column", "c", "--seed", str(2**32)],
+            "--seed must be an int seed >= 0 and < 2**32",
+        ),
+    ],
+)
+def test_numeric_options_are_checked_before_any_work(series_file, capsys, argv, message):
+    argv = [str(series_file) if item == "SERIES" else item for item in argv]
+    assert cli.main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"specbayes {argv[0]}: error: {message}"), error
+    assert error.count("\n") == 1
+
+
+def test_evidence_sweep_minimum_matches_the_library():
+    from deconv.evidence import MIN_SAMPLES, MIN_WARMUP
+
+    assert cli.MIN_SWEEPS == MIN_SAMPLES == MIN_WARMUP
+
+
+def _failing_report(monkeypatch, error):
+    def command(args):
+        raise error
+
+    monkeypatch.setitem(cli.COMMANDS, "report", command)
+
+
+def test_internal_error_gives_one_line_and_exit_code_3(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("SPECBAYES_DEBUG", raising=False)
+    _failing_report(monkeypatch, RuntimeError("boom\n  in the sampler"))
+    assert cli.main(["report", str(tmp_path)]) == 3
+    error = capsys.readouterr().err
+    assert error == (
+        "specbayes: internal error (RuntimeError: boom in the sampler); please report it\n"
+    )
+    monkeypatch.setenv("SPECBAYES_DEBUG", "1")
+    _failing_report(monkeypatch, ZeroDivisionError("division by zero"))
+    assert cli.main(["report", str(tmp_path)]) == 3
+    error = capsys.readouterr().err
+    assert error.startswith(
+        "specbayes: internal error (ZeroDivisionError: division by zero); please report it\n"
+    )
+    assert "Traceback (most recent call last)" in error and "in command" in error
+
+
+@pytest.mark.parametrize(
+    ("error", "where", "reason"),
+    [
+        (OSError(errno.ENOSPC, "No space left on device", "OUT/fits/a.nc"), "to OUT/fits/a.nc",
+         "No space left on device"),
+        (OSError(errno.EDQUOT, "Disk quota exceeded", "OUT/summary.csv"), "to OUT/summary.csv",
+         "Disk quota exceeded"),
+        (OSError(errno.EROFS, "Read-only file system"), "under OUT", "Read-only file system"),
+        (PermissionError(errno.EACCES, "Permission denied", "OUT/report.md"), "to OUT/report.md",
+         "Permission denied"),
+        (
+            RuntimeError(
+                "Unable to synchronously create file (unable to open file: name = 'x.nc', "
+                "errno = 28, error message = 'No space left on device')"
+            ),
+            "under OUT",
+            os.strerror(errno.ENOSPC),
+        ),
+        (RuntimeError("NetCDF: HDF error: No space left on device"), "under OUT",
+         os.strerror(errno.ENOSPC)),
+    ],
+)  # fmt: skip
+def test_write_failures_give_one_line_and_exit_code_4(
+    monkeypatch, tmp_path, capsys, error, where, reason
+):
+    out = str(tmp_path)
+    if isinstance(error, OSError) and error.filename is not None:
+        error.filename = error.filename.replace("OUT", out)
+    _failing_report(monkeypatch, error)
+    assert cli.main(["report", out]) == 4
+    expected = f"specbayes report: error: could not write results {where}: {reason}\n"
+    assert capsys.readouterr().err == expected.replace("OUT", out)
+
+
+def test_write_failure_raised_from_another_error_is_found(monkeypatch, tmp_path, capsys):
+    try:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "a.nc"))
+    except OSError as cause:
+        wrapped = ValueError("could not save a")
+        wrapped.__cause__ = cause
+    _failing_report(monkeypatch, wrapped)
+    assert cli.main(["report", str(tmp_path)]) == 4
+    assert "could not write results to" in capsys.readouterr().err
+
+
+def test_permission_error_outside_the_output_folder_is_a_usage_error(monkeypatch, tmp_path, capsys):
+    elsewhere = tmp_path / "input" / "x.csv"
+    _failing_report(monkeypatch, PermissionError(errno.EACCES, "Permission denied", str(elsewhere)))
+    assert cli.main(["report", str(tmp_path / "results")]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("specbayes report: error: [Errno 13] Permission denied")
+
+
+def test_help_and_module_document_the_exit_codes(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    assert "exit codes:" in text
+    for code, meaning in cli.EXIT_CODES.items():
+        assert f"  {code}  {meaning}" in text
+        assert f"* {code}: " in cli.__doc__
+    assert sorted(cli.EXIT_CODES) == [0, 1, 2, 3, 4]
