@@ -100,13 +100,16 @@ def read_lines(path: Path) -> list[str]:
     return decode(path, path.read_bytes()).splitlines()
 
 
-def content_lines(lines: list[str], comment: str | None) -> list[tuple[int, str]]:
+def content_lines(
+    lines: list[str], comment: str | None, first_number: int = 1
+) -> list[tuple[int, str]]:
     """(1-based line number, text) of every line that is neither blank nor a comment.
 
-    Trailing comments (``1.0,2.0 # note``) are cut off.
+    Trailing comments (``1.0,2.0 # note``) are cut off. ``first_number`` is the file line
+    number of ``lines[0]`` (``skiprows + 1`` when lines were skipped).
     """
     kept = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=first_number):
         if comment:
             line = line.split(comment, 1)[0]
         if line.strip():
@@ -182,6 +185,21 @@ def _check_format_options(sep: str | None, decimal: str | None) -> str | None:
     return sep
 
 
+def _check_line_options(skiprows: int, comment: str | None, sep: str | None) -> int:
+    """Validate ``skiprows`` (an int >= 0) and ``comment`` (None, or a marker that is not blank,
+    holds no line break and is not the separator); return ``skiprows`` as an int."""
+    skiprows = v.check_positive_int("skiprows", skiprows, minimum=0)
+    if comment is not None and not isinstance(comment, str):
+        v.fail("comment", "be None or a non-empty string", comment, error=TypeError)
+    if comment is None:
+        return skiprows
+    if not comment.strip() or "\n" in comment or "\r" in comment:
+        v.fail("comment", "be None (no comments) or visible characters on one line", comment)
+    if comment == sep:
+        v.fail("comment", "differ from the separator", comment)
+    return skiprows
+
+
 # ---------------------------------------------------------------------------------------------
 # the table of text cells
 # ---------------------------------------------------------------------------------------------
@@ -200,6 +218,8 @@ class Table:
     sep: str
     decimal: str
     sniffed: bool = False  # separator and decimal mark both guessed
+    skiprows: int = 0
+    preamble: str = ""  # the lines skipped with ``skiprows``, joined by newlines
 
     @property
     def n_columns(self) -> int:
@@ -323,11 +343,23 @@ def load_table(
     decimal: str | None,
     comment: str | None,
     header: bool | None,
+    skiprows: int = 0,
 ) -> Table:
-    """Read a delimited file into text cells, sniffing separator, decimal mark and header."""
+    """Read a delimited file into text cells, sniffing separator, decimal mark and header.
+
+    The first ``skiprows`` lines are set aside (``Table.preamble``) before anything else;
+    line numbers in messages stay those of the file.
+    """
+    skiprows = _check_line_options(skiprows, comment, sep)
     sep = _check_format_options(sep, decimal)
     sniffed = sep is None and decimal is None
-    rows = content_lines(read_lines(path), comment)
+    lines = read_lines(path)
+    rows = content_lines(lines[skiprows:], comment, first_number=skiprows + 1)
+    if not rows and skiprows:
+        raise ReadError(
+            f"{path}: no data lines after skipping the first {skiprows} lines "
+            f"(skiprows={skiprows}); the file has {len(lines)} lines"
+        )
     if not rows:
         raise ReadError(f"{path}: file is empty (no data lines)")
     sample = [line for _, line in rows[1 : 1 + _SNIFF_LINES]] or [rows[0][1]]
@@ -352,6 +384,8 @@ def load_table(
         sep=sep,
         decimal=decimal,
         sniffed=sniffed,
+        skiprows=skiprows,
+        preamble="\n".join(lines[:skiprows]),
     )
 
 

@@ -431,8 +431,9 @@ def _command_batch(args: argparse.Namespace) -> int:
         "progress": args.progress,
         **options,
     }
-    # read a table before connecting anywhere: a malformed file is a usage error
-    series = None if args.series.is_dir() else read_series(args.series)
+    # read a table before connecting anywhere: a malformed file is a usage error, while a row
+    # that makes no spectrum (a NaN cell, a constant row) is that sample's failure
+    series = None if args.series.is_dir() else read_series(args.series, invalid="record")
     executor = _connect(args.scheduler) if args.scheduler else None
     try:
         if series is None:
@@ -886,6 +887,7 @@ def _report(error: Exception, args: argparse.Namespace) -> int:
     written = _write_failure(error, out)
     if written is not None:
         path, reason = written
+        reason = " ".join(str(reason).split())  # the HDF5 library's messages span lines
         where = f" to {path}" if path else ("" if out is None else f" under {out}")
         print(
             f"specbayes {args.command}: error: could not write results{where}: {reason}",

@@ -17,6 +17,23 @@ Nothing else escapes a reader. Missing values (empty cells, ``nan``, ``inf``) ar
 silently: they are errors, or, in a series read with ``invalid='record'``, the reason recorded
 for leaving that sample out.
 
+Files as instruments and data archives write them read with a few keywords: ``skiprows``
+skips a free-text preamble, ``comment`` sets (or, with None, switches off) the comment marker,
+and ``x_column``, ``y_column`` and ``sigma_column`` pick columns by 0-based index or header
+name. A NIST StRD-style file, 60 lines of prose then data lines ``y x``::
+
+    from deconv.io import read_spectrum
+
+    spectrum = read_spectrum("Misra1a.dat", skiprows=60, x_column=1, y_column=0)
+    spectrum.metadata["preamble"]  # the 60 skipped lines
+
+    # an export with a 20-line instrument header, then 'shift;counts;err' and the data
+    raman = read_spectrum(
+        "raman_export.csv", skiprows=20, x_column="shift", y_column="counts", sigma_column="err"
+    )
+
+Every error about a file names its full path, never shortened; a ``ReadError`` starts with it.
+
 The writers emit CSV with every float written as its shortest round-trip representation, so
 ``read_text(write_spectrum(s, path))`` returns the same numbers bit for bit; files are replaced
 atomically (temporary file in the same folder, then :func:`os.replace`).
@@ -26,6 +43,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import io
 import logging
 import os
@@ -107,6 +125,8 @@ def _table_metadata(table: Table) -> dict[str, Any]:
         "columns": table.header,
         "separator": "whitespace" if table.sep == WHITESPACE else table.sep,
         "decimal": table.decimal,
+        "skiprows": table.skiprows,
+        "preamble": table.preamble,
     }
 
 
@@ -118,6 +138,7 @@ def _table_metadata(table: Table) -> dict[str, Any]:
 def read_text(
     path: PathLike,
     *,
+    skiprows: int = 0,
     x_column: Column = 0,
     y_column: Column = 1,
     sigma_column: Column | None = None,
@@ -136,11 +157,19 @@ def read_text(
     path : str or os.PathLike
         The file: UTF-8 (with or without BOM), UTF-16 or UTF-32 with a BOM, ASCII-only UTF-16
         without one, else Latin-1.
+    skiprows : int
+        Number of lines at the top of the file to skip before anything is parsed (a free-text
+        instrument or data-set header, e.g. ``skiprows=60`` for a NIST StRD data file). Skipped
+        lines are never read as comments, header or data; their text is kept in
+        ``metadata['preamble']``. Line numbers in error messages still count every line of the
+        file. Default 0.
     x_column, y_column : int or str
-        Columns holding the axis and the intensities: index (0-based, negative allowed) or
-        header name.
+        Columns holding the axis and the intensities: 0-based index (negative counts from the
+        last column) or, when the file has a header line, its name. Default 0 and 1; a file
+        holding ``y x`` reads with ``x_column=1, y_column=0``.
     sigma_column : int or str, optional
-        Column of per-point uncertainties.
+        Column of per-point uncertainties (index or header name, as above); it becomes
+        ``Spectrum.sigma``. Default: none.
     sep : str, optional
         Field separator, one character (``' '`` = any run of whitespace). Sniffed from the data
         lines when None: tab, semicolon, comma or whitespace.
@@ -151,11 +180,13 @@ def read_text(
         integer and fraction (``1001,5,0,25``), is refused as ambiguous; ``sep=','`` reads it
         as integer columns.
     comment : str or None
-        Text after this marker is ignored; lines holding only a comment are skipped.
+        Comment marker (default ``'#'``): text from it to the end of the line is ignored and
+        lines holding only a comment are skipped. None: no comments (every line after
+        ``skiprows`` is header or data).
     header : bool, optional
-        Whether the first non-comment line is a header; when None it is one if none of its
-        fields is a number, quoted or not (so ``1,abc`` on the first line is reported as a bad
-        cell and ``"1.0","2.0"`` is data).
+        Whether the first non-comment line (after ``skiprows``) is a header; when None it is
+        one if none of its fields is a number, quoted or not (so ``1,abc`` on the first line is
+        reported as a bad cell and ``"1.0","2.0"`` is data).
     x_unit, y_unit : str
         Axis labels; when empty, the header names of the columns are used (generic names
         ``x``, ``y`` and ``sigma`` give an empty label).
@@ -165,30 +196,40 @@ def read_text(
     Returns
     -------
     Spectrum
-        With ``metadata`` holding ``source``, ``header``, ``columns``, ``separator`` and
-        ``decimal``.
+        With ``metadata`` holding ``source``, ``header``, ``columns``, ``separator``,
+        ``decimal``, ``skiprows`` and ``preamble`` (the skipped lines, ``''`` when none).
 
     Raises
     ------
     FileNotFoundError, IsADirectoryError
         The file does not exist, or is a folder.
     ReadError
-        Empty file, a NUL character or invalid UTF-16/32, a line with a different number of
-        fields, an unknown column, an empty, non-numeric or non-finite cell (message: file,
-        line, column), ambiguous decimal commas, or data breaking the :class:`Spectrum` rules
-        (message: file and the rule).
+        Empty file, no data line after the ``skiprows`` skipped, a NUL character or invalid
+        UTF-16/32, a line with a different number of fields, a column name not in the header or
+        an index out of range (the message lists the file's columns), an empty, non-numeric or
+        non-finite cell (message: file, line, column), ambiguous decimal commas, or data
+        breaking the :class:`Spectrum` rules (message: file and the rule). Every message starts
+        with the full path of the file.
     TypeError, ValueError
-        Invalid arguments (a column key that is no index or name, ``sep``, ``decimal``, the
-        same column twice).
+        Invalid arguments (a column key that is no index or name, ``skiprows`` not an integer
+        >= 0, ``comment`` blank or equal to ``sep``, ``sep``, ``decimal``, the same column
+        twice; the last names the file).
     """
     path = _existing_file(path)
-    table = load_table(path, sep=sep, decimal=decimal, comment=comment, header=header)
+    table = load_table(
+        path, sep=sep, decimal=decimal, comment=comment, header=header, skiprows=skiprows
+    )
     keys = {"x": x_column, "y": y_column}
     if sigma_column is not None:
         keys["sigma"] = sigma_column
     indices = [table.column_index(key, role) for role, key in keys.items()]
     if len(set(indices)) != len(indices):
-        v.fail("columns (x, y, sigma)", "be distinct", [table.describe(j) for j in indices])
+        # the path goes in the rule: fail() shortens the value, never the rule
+        v.fail(
+            "columns (x, y, sigma)",
+            f"be distinct columns of {path}",
+            [table.describe(j) for j in indices],
+        )
     if indices == list(range(len(indices))):  # the leading columns: what a plain x,y file holds
         check_comma_pairs(table, len(indices))
     values = table.floats(indices)
@@ -502,13 +543,28 @@ def read_spectrum(path: PathLike, **kwargs: Any) -> Spectrum:
     """Read one spectrum, choosing the reader from the file extension (case-insensitive).
 
     ``.csv .txt .tsv .dat .xy .prn`` -> :func:`deconv.io.read_text`; ``.jdx .dx .jcamp`` ->
-    :func:`deconv.io.read_jcamp`; ``.spc`` -> :func:`deconv.io.read_spc`. Keyword arguments go
-    to that reader.
+    :func:`deconv.io.read_jcamp`; ``.spc`` -> :func:`deconv.io.read_spc`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    **kwargs
+        Keyword arguments of that reader, e.g. ``skiprows``, ``x_column``, ``y_column``,
+        ``sigma_column``, ``comment`` for a text file (see :func:`deconv.io.read_text`).
+
+    Returns
+    -------
+    Spectrum
+        What the reader returns.
 
     Raises
     ------
     ValueError
         Unknown extension (the message names the path and the supported extensions).
+    TypeError
+        A keyword the chosen reader does not take (e.g. ``skiprows`` for a ``.jdx`` file); the
+        message names the reader and the file.
     FileNotFoundError, IsADirectoryError, ReadError, TypeError, ValueError
         As raised by the reader.
     """
@@ -522,7 +578,17 @@ def read_spectrum(path: PathLike, **kwargs: Any) -> Spectrum:
         supported = " ".join(TEXT_EXTENSIONS + JCAMP_EXTENSIONS + SPC_EXTENSIONS)
         found = f"extension {suffix!r}" if suffix else "no extension"
         raise ValueError(f"{path}: unsupported file type ({found}); supported: {supported}")
-    return readers[suffix](path, **kwargs)
+    reader = readers[suffix]
+    accepted = set(inspect.signature(reader).parameters) - {"path"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        v.fail(
+            "read_spectrum keyword arguments",
+            f"be ones {reader.__name__} takes for {path} ({', '.join(sorted(accepted))})",
+            unknown,
+            error=TypeError,
+        )
+    return reader(path, **kwargs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -653,7 +719,9 @@ def _series_columns(
 ) -> _Samples:
     if id_column is not None:
         v.fail(
-            "id_column", "be None with orientation='columns' (the header holds the ids)", id_column
+            "id_column",
+            f"be None with orientation='columns' (the header of {table.path} holds the ids)",
+            id_column,
         )
     ids = table.header[1:]
     first = [str(cell).strip() for cell in table.cells.iloc[:, 0]]
@@ -681,6 +749,7 @@ def read_series(
     path: PathLike,
     *,
     orientation: str = "auto",
+    skiprows: int = 0,
     id_column: Column | None = None,
     property_columns: Sequence[Column] | None = None,
     x_unit: str = "",
@@ -696,6 +765,10 @@ def read_series(
     ----------
     path : str or os.PathLike
         The file (separator and decimal mark sniffed as in :func:`deconv.io.read_text`).
+    skiprows : int
+        Number of lines at the top of the file to skip before the header line (a free-text
+        preamble), as in :func:`deconv.io.read_text`; kept in ``metadata['preamble']``.
+        Default 0.
     orientation : {'auto', 'rows', 'columns'}
         ``'rows'``: one spectrum per row; the header holds, after any leading non-numeric
         id/property column names, the x values. ``'columns'``: the first column is x, one
@@ -713,7 +786,7 @@ def read_series(
     x_unit, y_unit : str
         Axis labels (columns orientation: ``x_unit`` defaults to the first header cell).
     sep, decimal, comment
-        As in :func:`deconv.io.read_text`.
+        As in :func:`deconv.io.read_text` (``comment`` default ``'#'``, None for no comments).
     invalid : {'raise', 'record'}
         What to do with a sample whose spectrum is unusable: an empty, non-numeric or
         non-finite cell, or values :class:`~deconv.spectrum.SpectrumSeries` refuses in a row
@@ -727,8 +800,8 @@ def read_series(
     -------
     SpectrumSeries
         With ``properties`` indexed by sample id, ``rejected`` (empty unless
-        ``invalid='record'`` left samples out), and ``metadata`` holding ``source`` and
-        ``orientation``.
+        ``invalid='record'`` left samples out), and ``metadata`` holding ``source``,
+        ``orientation``, ``skiprows`` and ``preamble``.
 
     Raises
     ------
@@ -738,13 +811,15 @@ def read_series(
         As in :func:`deconv.io.read_text`; also a non-numeric x value in a rows header, an unknown
         id/property column, an empty sample id, duplicate sample ids, or no valid sample.
     TypeError, ValueError
-        Invalid arguments (``orientation``, ``invalid``, ``id_column`` with columns orientation,
-        ``sep``, ``decimal``).
+        Invalid arguments (``orientation``, ``invalid``, ``id_column`` with columns orientation
+        (the message names the file), ``skiprows``, ``comment``, ``sep``, ``decimal``).
     """
     v.check_choice("orientation", orientation, ("auto", "rows", "columns"))
     v.check_choice("invalid", invalid, ("raise", "record"))
     path = _existing_file(path)
-    table = load_table(path, sep=sep, decimal=decimal, comment=comment, header=True)
+    table = load_table(
+        path, sep=sep, decimal=decimal, comment=comment, header=True, skiprows=skiprows
+    )
     if table.header is None:
         raise ReadError(f"{path}, line {table.header_line}: header fields do not match the data")
     if orientation == "auto":

@@ -1,12 +1,12 @@
 """Fuzzing every reader of deconv.io with mutated valid files (deterministic, a few seconds).
 
-Each valid file (text two-column, wide series tables in both orientations, JCAMP-DX, SPC) is
-mutated many times (byte flips, truncation, random bytes, random text lines, huge numbers,
-NaN tokens, UTF-16/32 re-encoding, empty file...). A reader must then either return a valid
-container (finite, strictly increasing x within +-1e300, finite y that varies) or raise the
-``ReadError`` its docstring documents for bad file content, with the file named first in the
-message. Nothing else may escape: no IndexError, no UnicodeDecodeError, no struct.error, no
-bare ValueError from numpy or pandas.
+Each valid file (text two-column, a 60-line prose header then ``y x`` columns, wide series
+tables in both orientations, JCAMP-DX, SPC) is mutated many times (byte flips, truncation,
+random bytes, random text lines, huge numbers, NaN tokens, UTF-16/32 re-encoding, empty
+file...). A reader must then either return a valid container (finite, strictly increasing x
+within +-1e300, finite y that varies) or raise the ``ReadError`` its docstring documents for
+bad file content, with the file named first in the message. Nothing else may escape: no
+IndexError, no UnicodeDecodeError, no struct.error, no bare ValueError from numpy or pandas.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from deconv.spectrum import Spectrum, SpectrumSeries
 
 DATA = Path(__file__).parent / "data" / "io"
 SEED = 20240611
-N_MUTANTS = 100  # per base file (12 base files)
+N_MUTANTS = 100  # per base file (13 base files)
 
 # --------------------------------------------------------------------------------------------
 # valid base files
@@ -104,6 +104,11 @@ def _spc_bases() -> dict[str, bytes]:
         "even.spc": _spc_bytes(EvenAxis(start=400.0, stop=4000.0, num=64), [y]),
         "xy.spc": _spc_bytes(np.cumsum(np.linspace(1.0, 2.0, 64)), [y]),
     }
+
+
+def _headered_bases() -> dict[str, bytes]:
+    """A NIST StRD-like file: 60 lines of prose (numbers, colons, parentheses), then ``y x``."""
+    return {"nist.dat": (DATA / "nist_like_y_x.dat").read_bytes()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,6 +274,7 @@ READERS: dict[str, Reader] = {
     "two.spc": lambda path: dio.read_spc(path, subfile=0),
     "even.spc": dio.read_spc,
     "xy.spc": dio.read_spectrum,
+    "nist.dat": lambda path: dio.read_spectrum(path, skiprows=60, x_column=1, y_column=0),
 }
 
 
@@ -324,7 +330,14 @@ def _put(folder: Path, name: str, data: bytes) -> Path:
 
 
 def test_fuzz_every_reader_raises_only_read_errors(tmp_path):
-    bases = {**_text_bases(), **_series_bases(), **_jcamp_bases(), **_spc_bases()}
+    # the headered file last: the mutants of the other bases stay those of before
+    bases = {
+        **_text_bases(),
+        **_series_bases(),
+        **_jcamp_bases(),
+        **_spc_bases(),
+        **_headered_bases(),
+    }
     assert set(bases) == set(READERS)
     tally = _fuzz(tmp_path, bases, READERS, SEED)
     assert sum(tally.values()) == N_MUTANTS * len(bases) >= 1000

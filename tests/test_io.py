@@ -152,6 +152,128 @@ def test_read_text_real_raman_file_with_commented_header(shared_data):
 
 
 # --------------------------------------------------------------------------------------------
+# text: skipped preambles, comment markers, y before x
+# --------------------------------------------------------------------------------------------
+
+NIST_LIKE_Y = [
+    12.844, 25.049, 36.493, 47.349, 57.727, 67.498, 76.657, 85.4, 93.746, 101.552,
+    108.894, 115.948, 122.644, 128.871, 134.775, 140.47, 145.823, 150.792, 155.558, 160.15,
+]  # fmt: skip
+
+
+def test_read_nist_like_file_with_60_line_header_and_y_before_x():
+    path = DATA / "nist_like_y_x.dat"
+    spectrum = dio.read_spectrum(path, skiprows=60, x_column=1, y_column=0)
+    np.testing.assert_array_equal(spectrum.x, np.arange(10.0, 201.0, 10.0))
+    np.testing.assert_array_equal(spectrum.y, NIST_LIKE_Y)
+    assert spectrum.sigma is None
+    assert spectrum.metadata["skiprows"] == 60
+    assert spectrum.metadata["header"] is None
+    preamble = spectrum.metadata["preamble"].split("\n")
+    assert len(preamble) == 60
+    assert preamble[0].startswith("Synthetic test data in the layout of a NIST StRD")
+    assert preamble[59] == "Data:   y               x"
+    with pytest.raises(ReadError) as info:  # the prose is not data
+        dio.read_text(path, x_column=1, y_column=0)
+    assert str(info.value) == f"{path}, line 4: expected 10 fields (as on line 2), found 4"
+
+
+PREAMBLE = (
+    "Instrument: LabRAM, grating 600; laser 532 nm\n"
+    "# not a comment here: these lines are skipped whole\n"
+    "\n"
+    "acquired 2024-06-11, 3 x 10 s\n"
+)
+
+
+def test_skiprows_then_header_names_and_sigma_column(tmp_path):
+    text = PREAMBLE + "counts;shift;err\n5;100;0,5\n6;101;0,25\n8;102;0,125\n"
+    path = _write(tmp_path, "raman.csv", text)
+    by_name = dio.read_text(
+        path, skiprows=4, x_column="shift", y_column="counts", sigma_column="err"
+    )
+    by_index = dio.read_text(path, skiprows=4, x_column=1, y_column=0, sigma_column=-1)
+    for spectrum in (by_name, by_index):
+        np.testing.assert_array_equal(spectrum.x, [100.0, 101.0, 102.0])
+        np.testing.assert_array_equal(spectrum.y, [5.0, 6.0, 8.0])
+        np.testing.assert_array_equal(spectrum.sigma, [0.5, 0.25, 0.125])
+        assert (spectrum.x_unit, spectrum.y_unit) == ("shift", "counts")
+        assert spectrum.metadata["columns"] == ["counts", "shift", "err"]
+        assert spectrum.metadata["skiprows"] == 4
+        assert spectrum.metadata["preamble"] == PREAMBLE.rstrip("\n")
+    plain = dio.read_text(_write(tmp_path, "plain.csv", "1,2\n3,4\n"))
+    assert (plain.metadata["skiprows"], plain.metadata["preamble"]) == (0, "")
+
+
+def test_skiprows_error_messages_count_the_skipped_lines(tmp_path):
+    path = _write(tmp_path, "late.csv", PREAMBLE + "x,y\n1,2\n2,oops\n")
+    with pytest.raises(ReadError) as info:
+        dio.read_text(path, skiprows=4)
+    assert str(info.value) == f"{path}, line 7: could not parse 'oops' as a number (column 1 ('y'))"
+    with pytest.raises(ReadError) as info:
+        dio.read_text(path, skiprows=5, y_column="intensity")
+    assert str(info.value) == (
+        f"{path}: y column 'intensity' not found; available columns: 0, 1 (no header line)"
+    )
+
+
+@pytest.mark.parametrize(("skiprows", "n_lines"), [(7, 7), (9, 7)])
+def test_skiprows_past_the_data(tmp_path, skiprows, n_lines):
+    path = _write(tmp_path, "short.csv", PREAMBLE + "x,y\n1,2\n2,3\n")
+    with pytest.raises(ReadError) as info:
+        dio.read_text(path, skiprows=skiprows)
+    assert str(info.value) == (
+        f"{path}: no data lines after skipping the first {skiprows} lines "
+        f"(skiprows={skiprows}); the file has {n_lines} lines"
+    )
+
+
+def test_comment_marker_and_no_comments(tmp_path):
+    text = "% exported\nx y % units: nm, counts\n1 2\n2 3 % last\n"
+    spectrum = dio.read_text(_write(tmp_path, "pct.txt", text), comment="%")
+    np.testing.assert_array_equal(spectrum.x, [1.0, 2.0])
+    np.testing.assert_array_equal(spectrum.y, [2.0, 3.0])
+    hashed = _write(tmp_path, "hash.csv", "x,y\n1,2\n#2,3\n")
+    with pytest.raises(ReadError) as info:
+        dio.read_text(hashed, comment=None, skiprows=0)
+    assert str(info.value) == f"{hashed}, line 3: could not parse '#2' as a number (column 0 ('x'))"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"skiprows": -1}, ValueError, "skiprows must be >= 0; got -1"),
+        ({"skiprows": 1.5}, TypeError, "skiprows must be an integer; got 1.5"),
+        ({"skiprows": True}, TypeError, "skiprows must be an integer; got True"),
+        ({"skiprows": "60"}, TypeError, "skiprows must be an integer; got '60'"),
+        ({"comment": 5}, TypeError, "comment must be None or a non-empty string; got 5"),
+        (
+            {"comment": ""},
+            ValueError,
+            "comment must be None (no comments) or visible characters on one line; got ''",
+        ),
+        (
+            {"comment": "#\n"},
+            ValueError,
+            "comment must be None (no comments) or visible characters on one line; got '#\\n'",
+        ),
+        (
+            {"comment": ";", "sep": ";"},
+            ValueError,
+            "comment must differ from the separator; got ';'",
+        ),
+    ],
+)
+def test_skiprows_and_comment_argument_errors(tmp_path, kwargs, error, message):
+    path = _write(tmp_path, "s.csv", "1;2\n3;4\n")
+    for reader in (dio.read_text, dio.read_series):
+        with pytest.raises(error) as info:
+            reader(path, **kwargs)
+        assert type(info.value) is error
+        assert str(info.value) == message
+
+
+# --------------------------------------------------------------------------------------------
 # text: errors
 # --------------------------------------------------------------------------------------------
 
@@ -609,6 +731,49 @@ def test_read_spc_corrupt_axis_in_header(tmp_path, first, last, rule):
 
 
 # --------------------------------------------------------------------------------------------
+# long paths: every message about a file holds its whole path
+# --------------------------------------------------------------------------------------------
+
+
+def test_errors_name_the_whole_of_a_long_path(tmp_path):
+    folder = tmp_path / "measurements" / ("campaign_2024_" + "x" * 106) / "raman"
+    folder.mkdir(parents=True)
+    assert len(folder.parent.name) == 120
+    text = _write(folder, "spectrum.csv", "x,y\n1,2\n2,3\n3,5\n")
+    bad = _write(folder, "bad.csv", "x,y\n1,2\n2,abc\n")
+    wide = _write(folder, "wide.csv", "nm,a,b\n500,1,4\n501,2,3\n502,4,1\n")
+    jdx = _write(folder, "peaks.jdx", JCAMP_XYPOINTS)
+    attempts = [
+        (FileNotFoundError, lambda: dio.read_text(folder / "missing.csv")),
+        (ReadError, lambda: dio.read_text(bad)),
+        (ReadError, lambda: dio.read_text(text, y_column="counts")),
+        (ReadError, lambda: dio.read_text(text, skiprows=10)),
+        (ValueError, lambda: dio.read_text(text, x_column="y", y_column=1)),
+        (ValueError, lambda: dio.read_series(wide, orientation="columns", id_column="a")),
+        (ValueError, lambda: dio.read_spectrum(folder / "spectrum.xyz")),
+        (TypeError, lambda: dio.read_spectrum(jdx, skiprows=1)),
+    ]
+    for error, attempt in attempts:
+        with pytest.raises(error) as info:
+            attempt()
+        assert type(info.value) is error
+        message = str(info.value)
+        assert len(str(folder)) > 120 and str(folder) in message, message
+        assert "..." not in message
+    with pytest.raises(ValueError) as info:
+        dio.read_text(text, x_column="y", y_column=1)
+    assert str(info.value) == (
+        f"columns (x, y, sigma) must be distinct columns of {text}; got [\"1 ('y')\", \"1 ('y')\"]"
+    )
+    with pytest.raises(ValueError) as info:
+        dio.read_series(wide, orientation="columns", id_column="a")
+    assert str(info.value) == (
+        f"id_column must be None with orientation='columns' (the header of {wide} holds the "
+        "ids); got 'a'"
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # dispatch
 # --------------------------------------------------------------------------------------------
 
@@ -622,6 +787,17 @@ def test_read_spectrum_dispatches_on_extension(tmp_path, shared_data):
     assert spc.n_points == 901
     columns = dio.read_spectrum(_write(tmp_path, "s.xy", "1 2 3\n4 5 6\n"), y_column=2)
     np.testing.assert_array_equal(columns.y, [3.0, 6.0])
+
+
+def test_read_spectrum_refuses_keywords_the_reader_does_not_take(tmp_path):
+    path = _write(tmp_path, "s.jdx", JCAMP_XYPOINTS)
+    with pytest.raises(TypeError) as info:
+        dio.read_spectrum(path, skiprows=60, y_column=0, name="p")
+    assert str(info.value) == (
+        f"read_spectrum keyword arguments must be ones read_jcamp takes for {path} "
+        "(name, x_unit, y_unit); got ['skiprows', 'y_column']"
+    )
+    assert dio.read_spectrum(path, name="p").name == "p"
 
 
 @pytest.mark.parametrize(("name", "found"), [("s.xyz", "extension '.xyz'"), ("s", "no extension")])
@@ -732,6 +908,23 @@ def test_read_series_errors(tmp_path):
         dio.read_series(rows, orientation="columns", id_column="sample")
     with pytest.raises(ValueError, match=r"orientation must be one of"):
         dio.read_series(rows, orientation="diagonal")
+
+
+def test_read_series_skiprows(tmp_path):
+    preamble = "Plate reader export; 3 samples\nrun 7, 25 C\n"
+    rows = _write(
+        tmp_path, "rows.csv", preamble + "sample_id,T,400,410,420\na,1,1,2,4\nb,2,3,2,1\n"
+    )
+    series = dio.read_series(rows, skiprows=2)
+    assert series.sample_ids == ["a", "b"]
+    np.testing.assert_array_equal(series.x, [400.0, 410.0, 420.0])
+    np.testing.assert_array_equal(series.y, [[1.0, 2.0, 4.0], [3.0, 2.0, 1.0]])
+    assert series.properties["T"].tolist() == [1, 2]
+    assert series.metadata["preamble"] == preamble.rstrip("\n")
+    columns = _write(tmp_path, "cols.csv", preamble + "nm,a,b\n500,1,4\n501,2,3\n502,4,1\n")
+    by_column = dio.read_series(columns, skiprows=2, orientation="columns")
+    np.testing.assert_array_equal(by_column.y, [[1.0, 2.0, 4.0], [4.0, 3.0, 1.0]])
+    assert (by_column.x_unit, by_column.metadata["skiprows"]) == ("nm", 2)
 
 
 def test_read_series_bad_cells_and_ids(tmp_path):

@@ -466,3 +466,35 @@ def test_9_a_nan_row_of_a_series_is_one_failure_not_a_stopped_batch(reference, s
     expected = result.summary.set_index("sample_id").drop("s02")["objective"]
     done = ours.summary.set_index("sample_id").drop("s02")["objective"]
     np.testing.assert_array_equal(done.loc[expected.index], expected)
+
+
+def test_9_cli_a_nan_cell_in_a_wide_table_fails_that_sample_only(series, tmp_path, capsys):
+    from deconv import cli
+
+    table, out = tmp_path / "series.csv", tmp_path / "out"
+    write_series(series, table)
+    lines = table.read_text().splitlines()  # one row per sample: id, then y on the axis
+    row = next(i for i, line in enumerate(lines) if line.startswith("s05,"))
+    cells = lines[row].split(",")
+    cells[10] = "nan"
+    lines[row] = ",".join(cells)
+    table.write_text("\n".join(lines) + "\n")
+    argv = ["batch", str(table), "--peaks", "2", "--shape", "gaussian", "--baseline", "linear"]
+    argv += ["--chunk-size", str(CHUNK), "--out", str(out)]
+    assert cli.main(argv) == 1  # some spectra failed
+    printed = capsys.readouterr().out
+    assert "done 7, failed 1, skipped 0" in printed
+    assert "failed: s05:" in printed and str(table) in printed
+    assert list(pd.read_csv(out / "failures.csv")["sample_id"]) == ["s05"]
+
+
+def test_cli_a_full_disk_is_one_line_and_exit_4(series, small_disk, tmp_path, capsys):
+    from deconv import cli
+
+    table = tmp_path / "series.csv"
+    write_series(series, table)
+    argv = ["batch", str(table), "--peaks", "2", "--shape", "gaussian", "--baseline", "linear"]
+    assert cli.main([*argv, "--out", str(small_disk / "out")]) == 4
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1, error
+    assert "could not write results" in error[0] and "No space left on device" in error[0]
