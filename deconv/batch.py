@@ -181,14 +181,23 @@ class _Settings:
 
     @property
     def order_dependent(self) -> bool:
-        """Whether a spectrum's result depends on its chunk (warm-started free energies)."""
-        return self.method == "evidence" and dict(self.evidence)["warm_start"]
+        """Whether a spectrum's result depends on its chunk: free energies warm-started from
+        the spectrum before, or cold ones whose ladder size (and path) a chunk's first
+        spectrum chooses for the rest (unless ``sampler`` fixes ``n_temperatures`` or
+        ``betas``, and ``reference``)."""
+        if self.method != "evidence":
+            return False
+        options = dict(self.evidence)
+        sampler = dict(options["sampler"])
+        ladder = "n_temperatures" in sampler or "betas" in sampler
+        path = sampler.get("reference", "auto") != "auto"
+        return bool(options["warm_start"]) or not (ladder and path)
 
     def describe(self, key: Any, chunk_size: int | None = None) -> dict[str, Any]:
         """A JSON-able record of the settings (what a stored result was computed with).
 
-        ``chunk_size`` is part of it only where results depend on it (warm-started free
-        energies): elsewhere results are independent of chunking.
+        ``chunk_size`` is part of it only where results depend on it (free energies, see
+        :attr:`order_dependent`): elsewhere results are independent of chunking.
         """
         priors = self.priors
         if isinstance(priors, Priors):

@@ -13,9 +13,9 @@ heuristic for down- or up-weighting the property.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,9 @@ import pandas as pd
 from deconv import _validation as v
 from deconv.spectrum import SpectrumSeries
 
-__all__ = ["Candidate", "SeriesSelection", "select_series"]
+__all__ = ["Candidate", "SampleEvidence", "SeriesSelection", "select_series"]
+
+EVIDENCE_STARTS = 384  # deconv.selection.EVIDENCE_STARTS, kept literal: importing it loads JAX
 
 
 @dataclass(frozen=True)
@@ -87,13 +89,16 @@ class SeriesSelection:
     spectrum_only_choice : str
         The label that sum_F alone would choose.
     evidences : dict
-        Per candidate, the list of per-sample :class:`deconv.selection.ModelEvidence`.
+        Per candidate, the list of per-sample :class:`SampleEvidence` (series order).
     property_likelihoods : dict
         Per candidate, the :class:`gp_property.likelihood.PropertyLikelihood`.
     features : dict
         Per candidate, the :class:`gp_property.features.FeatureDraws`.
     policy : str
         The GP hyperparameter policy.
+    failures : dict
+        Per candidate whose free energy failed on some samples, sample id -> reason (such a
+        candidate has NaN columns and is ranked last).
     """
 
     table: pd.DataFrame
@@ -104,6 +109,7 @@ class SeriesSelection:
     features: dict[str, Any]
     properties: np.ndarray
     policy: str
+    failures: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def plot(self, axes: Any = None) -> np.ndarray:
         """Ranking of the three columns, and feature against property with the GP band for
@@ -137,10 +143,14 @@ def select_series(
     priors: Any = None,
     sigma: float | str | None = None,
     sampler: Mapping[str, Any] | None = None,
-    n_starts: int = 24,
+    n_starts: int = EVIDENCE_STARTS,
     n_pairs: int | None = 1000,
     warm_start: bool = True,
     warm_warmup: int = 100,
+    out: str | Path | None = None,
+    force: bool = False,
+    executor: Any = None,
+    chunk_size: int | None = None,
     progress: bool = True,
 ) -> SeriesSelection:
     """Rank candidate structures by spectra *and* a measured property.
@@ -167,7 +177,8 @@ def select_series(
     sampler : mapping, optional
         Replica-exchange settings.
     n_starts : int
-        Multi-start MAP starts per sample (passed to :func:`deconv.free_energy`; default 24).
+        Multi-start MAP starts per sample (default 384, as :func:`deconv.free_energy` and
+        the batch: surplus-peak models need them).
     n_pairs : int, optional
         Paired draws averaged in the property likelihood.
     warm_start : bool
@@ -183,8 +194,28 @@ def select_series(
         ``cold_restarts``; see :func:`deconv.selection.warm_or_cold`).
     warm_warmup : int
         Warm-up sweeps of a warm-started run.
+    out : str or os.PathLike, optional
+        A result folder (:class:`deconv.store.ResultStore`) that keeps every sample's result
+        under every candidate as it finishes. A rerun after an interruption (Ctrl-C, a kill,
+        a crash) computes only what is missing, with the store's guarantees: a stored result
+        is used only if it belongs to this request (settings and data fingerprints). The same
+        folder can be read by ``specbayes property`` and ``specbayes report``.
+    force : bool
+        Recompute results already in ``out``.
+    executor : concurrent.futures.Executor-like, optional
+        Where the chunks of spectra run (e.g. a Dask ``distributed.Client``); see
+        :func:`deconv.batch.fit_series`.
+    chunk_size : int, optional
+        Spectra per chunk (default: the whole series, so that warm starts run along it).
+        Smaller chunks spread a series over an executor's workers; each chunk's first
+        spectrum starts cold.
     progress : bool
         Show a progress bar.
+
+    The free energies are computed by :func:`deconv.batch.fit_series` with
+    ``method="evidence"``, one call per candidate, so a selection and a batch of the same
+    settings give the same per-sample free energies; a sample whose free energy fails is
+    recorded with its reason and its candidate ranked last (``SeriesSelection.failures``).
 
     Returns
     -------
@@ -198,9 +229,6 @@ def select_series(
         ``[0, 2**32)``, an unknown ``sampler`` setting, a candidate model that one of the
         spectra cannot take (e.g. too few points).
     """
-    from tqdm.auto import tqdm
-
-    from deconv.selection import warm_or_cold
     from gp_property.features import feature_draws
     from gp_property.likelihood import POLICY, property_log_likelihood
 
@@ -209,26 +237,24 @@ def select_series(
         key=key, priors=priors, sigma=sigma, sampler=sampler, n_starts=n_starts,
         n_pairs=n_pairs, warm_start=warm_start, warm_warmup=warm_warmup, progress=progress,
     )  # fmt: skip
-    rows, evidences, likelihoods, all_features = [], {}, {}, {}
-    jobs = [(c, i) for c in chosen_candidates for i in range(len(series))]
-    bar = tqdm(total=len(jobs), desc="free energies", disable=not progress)
-    for index, candidate in enumerate(chosen_candidates):
-        per_sample, previous, restarts = [], None, 0
-        for i, spectrum in enumerate(series):
-            run = functools.partial(
-                _sample_free_energy,
-                spectrum,
-                candidate,
-                key=key * 100_003 + index * 1_009 + i,
-                priors=priors,
-                sigma=sigma,
-                n_starts=n_starts,
-            )
-            evidence, restarted = warm_or_cold(run, sampler, warm_warmup, previous)
-            restarts += restarted
-            per_sample.append(evidence)
-            previous = evidence.evidence if warm_start else None
-            bar.update()
+    options = {
+        "priors": priors, "sigma": sigma, "sampler": dict(sampler or {}),
+        "n_starts": n_starts, "warm_start": warm_start, "warm_warmup": warm_warmup,
+    }  # fmt: skip
+    rows, evidences, likelihoods, all_features, failed = [], {}, {}, {}, {}
+    for candidate in chosen_candidates:
+        batch = _series_free_energies(
+            series, candidate, options, key=key, out=out, force=force, executor=executor,
+            chunk_size=chunk_size, progress=progress,
+        )  # fmt: skip
+        per_sample = [_sample_evidence(batch, sample_id) for sample_id in series.sample_ids]
+        restarts = sum(bool(e.row.get("restarted_cold", False)) for e in per_sample)
+        evidences[candidate.label] = per_sample
+        failures = {e.sample_id: e.reason for e in per_sample if e.fit is None}
+        if failures:
+            failed[candidate.label] = failures
+            rows.append({**_failed_row(candidate, weight), "cold_restarts": restarts})
+            continue
         draws = feature_draws(
             [e.fit for e in per_sample],
             features=features,
@@ -237,12 +263,12 @@ def select_series(
             seed=key,
         )
         likelihood = property_log_likelihood(draws, t, n_pairs=n_pairs, seed=key)
-        evidences[candidate.label] = per_sample
         likelihoods[candidate.label] = likelihood
         all_features[candidate.label] = draws
         rows.append({**_row(candidate, per_sample, likelihood, weight), "cold_restarts": restarts})
-    bar.close()
-    table = pd.DataFrame(rows).sort_values("F_total", kind="stable").reset_index(drop=True)
+    _warn_failed(failed)
+    table = pd.DataFrame(rows).sort_values("F_total", kind="stable", na_position="last")
+    table = table.reset_index(drop=True)
     table["probability"] = _probabilities(table["F_total"].to_numpy())
     table["spectrum_only_probability"] = _probabilities(table["sum_F"].to_numpy())
     spectrum_only = table.loc[table["sum_F"].idxmin(), "model"]
@@ -255,7 +281,99 @@ def select_series(
         features=all_features,
         properties=t,
         policy=POLICY,
+        failures=failed,
     )
+
+
+@dataclass(frozen=True)
+class SampleEvidence:
+    """One sample's free energy under one candidate, as the batch computed it.
+
+    Attributes
+    ----------
+    sample_id : str
+    free_energy, free_energy_se : float
+        F = -log p(y | M) in nats and its standard error (NaN for a failure).
+    fit : deconv.Fit or None
+        The posterior (``None`` for a failure).
+    reason : str
+        Why the sample failed (empty otherwise).
+    row : dict
+        The batch's summary row (diagnostics: ``n_temperatures``, ``round_trips``...).
+    """
+
+    sample_id: str
+    free_energy: float
+    free_energy_se: float
+    fit: Any = field(default=None, repr=False)
+    reason: str = ""
+    row: dict = field(default_factory=dict, repr=False)
+
+
+def _series_free_energies(
+    series: SpectrumSeries,
+    candidate: Candidate,
+    options: dict[str, Any],
+    *,
+    key: int,
+    out: Any,
+    force: bool,
+    executor: Any,
+    chunk_size: int | None,
+    progress: bool,
+) -> Any:
+    """Every sample's free energy under ``candidate`` through the batch machinery."""
+    from deconv.batch import fit_series
+
+    return fit_series(
+        series,
+        candidate.n_peaks,
+        shape=candidate.shape,
+        baseline=candidate.baseline,
+        method="evidence",
+        key=key,
+        chunk_size=len(series) if chunk_size is None else chunk_size,
+        executor=executor,
+        out=out,
+        force=force,
+        progress=progress,
+        **options,
+    )
+
+
+def _sample_evidence(batch: Any, sample_id: str) -> SampleEvidence:
+    result = batch[sample_id]
+    row = dict(result.row)
+    if result.status == "failed":
+        return SampleEvidence(sample_id, np.nan, np.nan, None, result.reason, row)
+    fit = batch.fit(sample_id)
+    return SampleEvidence(
+        sample_id, float(row["free_energy"]), float(row["free_energy_se"]), fit, "", row
+    )
+
+
+def _failed_row(candidate: Candidate, weight: float) -> dict:
+    nan = float("nan")
+    return {
+        "model": candidate.label, "n_peaks": candidate.n_peaks, "shape": candidate.shape,
+        "sum_F": nan, "sum_F_se": nan, "neg_log_L_prop": nan, "neg_log_L_prop_se": nan,
+        "F_total": nan, "F_total_se": nan, "weight": weight,
+    }  # fmt: skip
+
+
+def _warn_failed(failed: dict[str, dict[str, str]]) -> None:
+    import warnings
+
+    from deconv.exceptions import EvidenceWarning
+
+    for label, failures in failed.items():
+        listed = "; ".join(f"{i}: {reason}" for i, reason in list(failures.items())[:3])
+        warnings.warn(
+            f"{label}: the free energy of {len(failures)} sample(s) failed ({listed}); the "
+            "candidate is ranked last with NaN columns (see SeriesSelection.failures)",
+            EvidenceWarning,
+            stacklevel=v.caller_stacklevel(),
+        )
 
 
 def _check_request(
@@ -314,35 +432,6 @@ def _check_request(
                 baseline=candidate.baseline, priors=priors, sigma=sigma,
             )  # fmt: skip
     return t, weight, chosen, warm_warmup
-
-
-def _sample_free_energy(
-    spectrum: Any,
-    candidate: Candidate,
-    sampler: Mapping[str, Any] | None,
-    warm_start: Any,
-    *,
-    key: int,
-    priors: Any,
-    sigma: Any,
-    n_starts: int,
-) -> Any:
-    """One sample's free energy under ``candidate`` (see :func:`deconv.free_energy`)."""
-    from deconv.selection import free_energy
-
-    return free_energy(
-        spectrum,
-        candidate.n_peaks,
-        shape=candidate.shape,
-        baseline=candidate.baseline,
-        priors=priors,
-        sigma=sigma,
-        key=key,
-        compute_wbic=False,
-        sampler=sampler,
-        n_starts=n_starts,
-        warm_start=warm_start,
-    )
 
 
 def _row(candidate: Candidate, per_sample: list, likelihood: Any, weight: float) -> dict:

@@ -233,11 +233,15 @@ def test_11_results_do_not_depend_on_chunk_size_or_order(reference, series):
 
 
 def test_11_chunk_size_is_recorded_where_it_matters():
-    warm = batch._settings(2, "gaussian", "linear", "evidence", {})
+    fixed = {"n_temperatures": 8, "reference": "prior"}
+    warm = batch._settings(2, "gaussian", "linear", "evidence", {"sampler": fixed})
     cold = batch._settings(2, "gaussian", "linear", "evidence", {"warm_start": False})
+    cold_fixed = {"warm_start": False, "sampler": fixed}
+    independent = batch._settings(2, "gaussian", "linear", "evidence", cold_fixed)
     mapped = batch._settings(2, "gaussian", "linear", "map", {})
-    assert warm.describe(0, 16)["chunk_size"] == 16
-    assert "chunk_size" not in cold.describe(0, 16)
+    assert warm.describe(0, 16)["chunk_size"] == 16  # warm starts from the spectrum before
+    assert cold.describe(0, 16)["chunk_size"] == 16  # the chunk's first run sizes the ladder
+    assert "chunk_size" not in independent.describe(0, 16)
     assert "chunk_size" not in mapped.describe(0, 16)
 
 
