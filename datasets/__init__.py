@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datasets.paper import PaperScenario, paper_background_series, paper_noise_series
 from datasets.registry import available, load, path
 from datasets.scenarios import Scenario, pla_carbonyl, unknown_background, weak_band
 from datasets.synthetic import (
@@ -14,12 +15,15 @@ from datasets.synthetic import (
 
 __all__ = [
     "GroundTruth",
+    "PaperScenario",
     "Scenario",
     "Synthetic",
     "available",
     "ir_carbonyl",
     "load",
     "nagata2012",
+    "paper_background_series",
+    "paper_noise_series",
     "path",
     "pla_carbonyl",
     "synthetic_spectrum",

@@ -30,7 +30,18 @@ from deconv.spectrum import Spectrum
 
 AMPLITUDE_KINDS = ("height", "area")
 WIDTH_KINDS = ("fwhm", "precision")
-PRESETS = ("nagata2012",)
+PRESETS = ("nagata2012", "okubo2026_noise", "okubo2026_background")
+
+SD_TO_FWHM = float(2.0 * np.sqrt(2.0 * np.log(2.0)))
+"""FWHM of a Gaussian per unit standard deviation: ``FWHM = 2 sqrt(2 ln 2) a``."""
+
+OKUBO2026 = {
+    "okubo2026_noise": {"centre": (3.25, 6.5), "sd": (0.005, 0.05), "height": (0.2, 5.0)},
+    "okubo2026_background": {"centre": (3.5, 6.5), "sd": (0.005, 0.18), "height": (0.001, 0.5)},
+}
+"""The uniform priors of Okubo et al. (2026), as published: bounds of the centre ``mu``, the
+Gaussian standard deviation ``a`` and the height ``w`` of peaks ``w exp(-(x - mu)**2 / (2 a**2))``,
+for experiment 1 (noise-dominated) and experiment 2 (unknown background)."""
 
 
 class AffineDistribution(dist.Distribution):
@@ -165,8 +176,32 @@ class Priors:
         Peaks ``a exp(-b (x - mu)**2 / 2)`` with ``a ~ Gamma(5, rate 5)``,
         ``mu ~ Normal(1.5, var 0.2)``, ``b ~ Gamma(5, rate 0.04)`` and known ``sigma = 0.1``.
         Use it with ``shape="gaussian"`` and ``baseline="none"``.
+
+        ``"okubo2026_noise"`` and ``"okubo2026_background"``: the uniform priors of Okubo et al.
+        (2026, experiments 1 and 2; :data:`OKUBO2026`) for peaks
+        ``w exp(-(x - mu)**2 / (2 a**2))``: ``mu ~ U(3.25, 6.5)``, ``a ~ U(0.005, 0.05)``,
+        ``w ~ U(0.2, 5)`` and ``mu ~ U(3.5, 6.5)``, ``a ~ U(0.005, 0.18)``, ``w ~ U(0.001, 0.5)``.
+        The model's width is the FWHM, so ``a ~ U(lo, hi)`` becomes
+        ``FWHM ~ U(c lo, c hi)`` with ``c = 2 sqrt(2 ln 2)`` (:data:`SD_TO_FWHM`): a linear map
+        of a uniform law is uniform, and a change of variable leaves the evidence unchanged, so
+        this is the paper's prior exactly; ``w`` is the height. The noise is left to the
+        data-scaled default (the paper states no noise prior): fix it with
+        ``dataclasses.replace(Priors.preset(...), sigma=0.2)`` where it is known. The paper
+        removes the background beforehand (:func:`deconv.precorrect.subtract_baseline` with
+        :data:`deconv.precorrect.PAPER_ASLS`): use these with ``shape="gaussian"`` and
+        ``baseline="none"``.
         """
         v.check_choice("preset", name, PRESETS)
+        if name in OKUBO2026:
+            bounds = OKUBO2026[name]
+            low, high = bounds["sd"]
+            return cls(
+                centre=dist.Uniform(*bounds["centre"]),
+                width=dist.Uniform(SD_TO_FWHM * low, SD_TO_FWHM * high),
+                amplitude=dist.Uniform(*bounds["height"]),
+                width_kind="fwhm",
+                amplitude_kind="height",
+            )
         return cls(
             centre=dist.Normal(1.5, float(np.sqrt(0.2))),
             width=dist.Gamma(5.0, 0.04),
