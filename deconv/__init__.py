@@ -15,6 +15,7 @@ _EXPORTS = {
     "SpectrumSeries": "deconv.spectrum",
     "ConvergenceWarning": "deconv.exceptions",
     "EvidenceWarning": "deconv.exceptions",
+    "MisfitWarning": "deconv.exceptions",
     "ReadError": "deconv.exceptions",
     "read_spectrum": "deconv.io",
     "read_series": "deconv.io",
@@ -35,6 +36,9 @@ _EXPORTS = {
     "wbic": "deconv.evidence",
     "EvidenceResult": "deconv.evidence",
     "enable_compilation_cache": "deconv._jax",
+    "subtract_baseline": "deconv.precorrect",
+    "baseline_methods": "deconv.precorrect",
+    "PAPER_ASLS": "deconv.precorrect",
 }
 
 __all__ = sorted(_EXPORTS)

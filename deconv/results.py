@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 
 from deconv import _structured
+from deconv import _validation as v
 from deconv._arviz import az
 from deconv.baselines import baseline_label
-from deconv.exceptions import ConvergenceWarning
+from deconv.exceptions import ConvergenceWarning, MisfitWarning
+from deconv.misfit import MisfitCheck, misfit_check, standardised_residuals
 from deconv.model import (
     PeakModel,
     Scaling,
@@ -39,6 +41,8 @@ PEAK_QUANTITIES = ("centre", "fwhm", "height", "area")
 HDI_PROB = 0.94
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
+MISFIT_MAX_DRAWS = 1000  # draws averaged into the posterior mean curve of the residual check
+_MISFIT_CHUNK = 250  # draws evaluated at once (bounds memory: chunk x K x n)
 
 
 def _dims(user: dict[str, np.ndarray], model: PeakModel) -> dict[str, list[str]]:
@@ -209,7 +213,8 @@ def convergence_problems(diagnostics: dict[str, Any]) -> list[str]:
 
 
 def warn_on_poor_diagnostics(result: Fit, *, stacklevel: int = 2) -> None:
-    """Emit a :class:`ConvergenceWarning` naming every failed check."""
+    """Emit a :class:`ConvergenceWarning` naming every failed check, then
+    :func:`warn_on_misfit`."""
     problems = convergence_problems(result.diagnostics)
     if problems:
         warnings.warn(
@@ -220,6 +225,75 @@ def warn_on_poor_diagnostics(result: Fit, *, stacklevel: int = 2) -> None:
             ConvergenceWarning,
             stacklevel=stacklevel + 1,
         )
+    warn_on_misfit(result)
+
+
+def warn_on_misfit(result: Fit) -> None:
+    """Emit a :class:`~deconv.exceptions.MisfitWarning` if the residual check of ``result``
+    fires (:attr:`Fit.misfit`), pointing at the user's line.
+
+    :func:`build_fit` never warns, so that loops building many fits (model selection, batches)
+    can collect ``fit.misfit`` instead and warn once, with this function, for the fit they hand
+    to the user.
+    """
+    check = result.misfit
+    if check.misfit:
+        warnings.warn(
+            f"{result.model.label}: {check.describe()}",
+            MisfitWarning,
+            stacklevel=v.caller_stacklevel(),
+        )
+
+
+def _posterior_mean_curve(result: Fit) -> np.ndarray:
+    """The posterior mean of the noise-free curve on the data axis (user units), averaged over
+    at most :data:`MISFIT_MAX_DRAWS` evenly spaced draws (deterministic), evaluated without
+    compilation (op by op) so that building a fit compiles nothing new."""
+    x0, dx, ys = result.scaling
+    u = jnp.asarray((result.spectrum.x - x0) / dx)
+    model, scaling = result.model, result.scaling
+    draws = result.draws()
+    total = result.n_draws
+    if total > MISFIT_MAX_DRAWS:
+        index = np.unique(np.linspace(0, total - 1, MISFIT_MAX_DRAWS).round().astype(int))
+        draws = {k: a[index] for k, a in draws.items()}
+        total = index.size
+
+    def one(params):
+        return mean_curve(params, u, model, scaling)
+
+    curve = np.zeros(u.shape)
+    for start in range(0, total, _MISFIT_CHUNK):
+        chunk = {k: jnp.asarray(a[start : start + _MISFIT_CHUNK]) for k, a in draws.items()}
+        curve += np.asarray(jnp.sum(jax.vmap(one)(chunk), axis=0))
+    return ys * curve / total
+
+
+def residual_check(result: Fit) -> MisfitCheck:
+    """The residual check of a fit (:func:`deconv.misfit.misfit_check`).
+
+    The residuals are taken at the posterior mean curve and the posterior mean noise scale
+    (for a MAP fit: at the MAP), which is cheap and deterministic; for a sharp posterior they
+    are the residuals of any typical draw. The scale is the fixed sigma, the spectrum's
+    per-point sigma (``sigma="data"``) or the posterior mean of the inferred sigma (Student-t
+    noise: its scale); chi-square per point enters the verdict only with a known sigma and
+    normal noise (an inferred sigma makes it ~1 by construction).
+    """
+    spectrum, priors = result.spectrum, result.model.priors
+    mean = _posterior_mean_curve(result)
+    sigma_known = result.model.noise == "normal"
+    if priors.sigma is not None:
+        scale: Any = priors.sigma
+    elif "sigma" in result.samples_internal:
+        scale = result.scaling.ys * float(np.mean(result.samples_internal["sigma"]))
+        sigma_known = False
+    elif spectrum.sigma is not None:
+        scale = spectrum.sigma
+    else:  # e.g. a stored fit whose per-point sigma was not kept: the residuals' own rms
+        scale = float(np.sqrt(np.mean((spectrum.y - mean) ** 2))) or 1.0
+        sigma_known = False
+    r = standardised_residuals(spectrum.y, mean, scale)
+    return misfit_check(r, sigma_known=sigma_known)
 
 
 @dataclass(frozen=True, eq=False)
@@ -241,7 +315,8 @@ class Fit:
     optima : pandas.DataFrame
         The distinct optima of the multi-start MAP, best first.
     diagnostics : dict
-        r-hat, ESS, divergences (NUTS) and wall time.
+        r-hat, ESS, divergences (NUTS), wall time and the residual check's key numbers
+        (``misfit``, ``misfit_p_min``, ``misfit_lag1``, ...; see :attr:`Fit.misfit`).
     """
 
     spectrum: Spectrum
@@ -252,6 +327,21 @@ class Fit:
     diagnostics: dict[str, Any]
     scaling: Scaling
     samples_internal: dict[str, np.ndarray] = field(repr=False)
+
+    def __post_init__(self) -> None:
+        # a fresh dict: the caller's is left alone, and every Fit (built, batched or loaded
+        # from a store) carries the residual check's numbers
+        object.__setattr__(self, "diagnostics", {**self.diagnostics, **self.misfit.as_dict()})
+
+    @cached_property
+    def misfit(self) -> MisfitCheck:
+        """Whether the model describes the data at the noise level (:func:`residual_check`).
+
+        ``fit.misfit.misfit`` is the verdict, ``fit.misfit.describe()`` says it in words; the
+        public :func:`deconv.fit` emits a :class:`~deconv.exceptions.MisfitWarning` when it
+        fires. A fit that misfits has a free energy that keeps falling as peaks are added.
+        """
+        return residual_check(self)
 
     @cached_property
     def peak_table(self) -> pd.DataFrame:
@@ -312,13 +402,21 @@ class Fit:
             f"{self.optima['neg_log_posterior'].iloc[0]:.3f} reached by "
             f"{self.optima['n_starts'].iloc[0]} starts",
         ]
-        diagnostics = {k: v for k, v in self.diagnostics.items() if k != "method"}
+        diagnostics = {
+            k: value
+            for k, value in self.diagnostics.items()
+            if k != "method" and not k.startswith("misfit")
+        }
         if diagnostics:
             lines.append(
-                "diagnost.: " + ", ".join(f"{k}={_fmt(v)}" for k, v in diagnostics.items())
+                "diagnost.: " + ", ".join(f"{k}={_fmt(value)}" for k, value in diagnostics.items())
             )
         problems = convergence_problems(self.diagnostics)
         lines.append("converged: " + ("NO - " + "; ".join(problems) if problems else "yes"))
+        check = self.misfit
+        lines.append(f"misfit   : {'YES' if check.misfit else 'no'} ({check.summary()})")
+        if check.misfit:
+            lines.append(f"           {check.describe()}")
         hidden = ("_hdi_low", "_hdi_high") + (("_sd",) if self.method == "map" else ())
         columns = [c for c in self.peak_table.columns if not c.endswith(hidden)]
         lines += ["", self.peak_table[columns].to_string(float_format=lambda f: f"{f:.6g}")]
@@ -340,6 +438,8 @@ class Fit:
         title = html.escape(f"Fit: {self.model.label} ({self.method}) of {self.spectrum.name}")
         problems = convergence_problems(self.diagnostics)
         status = "converged" if not problems else "NOT converged: " + "; ".join(problems)
+        if self.misfit.misfit:
+            status += "; misfit: " + self.misfit.describe()
         return f"<h4>{title}</h4><p>{html.escape(status)}</p>" + self.peak_table.to_html(
             float_format=lambda f: f"{f:.5g}"
         )
