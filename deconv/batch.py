@@ -77,6 +77,7 @@ from deconv.baselines import BaselineSpec, CustomBaseline, baseline_label
 from deconv.exceptions import ReadError
 from deconv.inference import Problem, fit, make_problem
 from deconv.io import JCAMP_EXTENSIONS, SPC_EXTENSIONS, TEXT_EXTENSIONS, read_spectrum
+from deconv.misfit import misfit_check
 from deconv.model import (
     PeakModel,
     Scaling,
@@ -526,6 +527,7 @@ def _reason(error: BaseException | str) -> str:
     return " ".join(str(text).split())
 
 
+MISFIT_COLUMNS = ("misfit", "misfit_p_min")  # the residual check (deconv.misfit)
 EVIDENCE_COLUMNS = (
     "free_energy",
     "free_energy_se",
@@ -542,6 +544,14 @@ EVIDENCE_COLUMNS = (
 
 
 def _extra_columns(method: str) -> tuple[str, ...]:
+    return (*_method_columns(method), *MISFIT_COLUMNS)
+
+
+def _misfit_of(diagnostics: dict[str, Any]) -> dict[str, Any]:
+    return {name: diagnostics.get(name, math.nan) for name in MISFIT_COLUMNS}
+
+
+def _method_columns(method: str) -> tuple[str, ...]:
     if method == "evidence":
         return EVIDENCE_COLUMNS
     return (
@@ -686,9 +696,16 @@ def _map_outcome(settings: _Settings, lane: _Lane, result: dict[str, Any]) -> _O
         extra={
             "starts_at_best": int(np.sum(finite <= best + 1e-3)),
             "converged": bool(result["converged"]),
+            **_misfit_of(_map_misfit(settings, lane, result)),
         },
     )
     return _Outcome(sample_id, row, internal=internal, arrays=arrays)
+
+
+def _map_misfit(settings: _Settings, lane: _Lane, result: dict[str, Any]) -> dict[str, Any]:
+    """The residual check of a vectorised MAP fit, from its curves (no Fit is built)."""
+    residuals = (np.asarray(lane.problem.v) - result["mean"]) / result["scale"]
+    return misfit_check(residuals, sigma_known=settings.sigma is not None).as_dict()
 
 
 def _solve_alone(lane: _Lane, width: int) -> dict[str, Any] | Exception:
@@ -754,6 +771,7 @@ def _loop_one(settings: _Settings, spectrum: Spectrum, seed: int) -> _Outcome:
         "r_hat_max": diagnostics.get("r_hat_max", math.nan),
         "ess_bulk_min": diagnostics.get("ess_bulk_min", math.nan),
         "divergences": diagnostics.get("divergences", math.nan),
+        **_misfit_of(diagnostics),
     }
     objective = float(result.optima["neg_log_posterior"].iloc[0])
     row = _row(settings, spectrum.name, "done", objective=objective, user=posterior, extra=extra)
@@ -800,6 +818,7 @@ def _evidence_one(
         "r_hat_max": diagnostics.get("r_hat_max", math.nan),
         "ess_bulk_min": diagnostics.get("ess_bulk_min", math.nan),
         "warning": " | ".join(sorted({_reason(str(w.message)) for w in caught})),
+        **_misfit_of(diagnostics),
     }
     objective = float(result.optima["neg_log_posterior"].iloc[0])
     row = _row(settings, spectrum.name, "done", objective=objective, user=posterior, extra=extra)
@@ -1166,7 +1185,8 @@ class _Run:
         outcome.row[SETTINGS_FINGERPRINT] = self.fingerprint
         outcome.row[DATA_FINGERPRINT] = "" if spectrum is None else data_fingerprint(spectrum)
         if self.store is not None and outcome.row["status"] == "done":
-            self.store.save(outcome.sample_id, outcome.inference_data(), outcome.row)
+            metadata = spectrum.metadata if spectrum is not None else None
+            self.store.save(outcome.sample_id, outcome.inference_data(), outcome.row, metadata)
             outcome.idata = outcome.arrays = outcome.fit = None  # the store has it
         elif self.store is not None:
             self.store.discard(outcome.sample_id)

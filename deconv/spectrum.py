@@ -191,7 +191,9 @@ class SpectrumSeries:
     x_unit, y_unit : str
         Axis labels.
     metadata : mapping
-        Free-form information carried along.
+        Free-form information carried along. An entry that is a mapping keyed by exactly the
+        sample ids holds one value per sample: ``series[i].metadata`` gets that sample's value
+        (e.g. the baseline a pre-correction subtracted from it).
     descending : bool
         Whether the axis was given descending (set on entry when it is).
     invalid : {'raise', 'record'}
@@ -334,7 +336,7 @@ class SpectrumSeries:
             x_unit=self.x_unit,
             y_unit=self.y_unit,
             name=self.sample_ids[index],
-            metadata=self.metadata,
+            metadata=_sample_metadata(self.metadata, self.sample_ids, index),
             descending=self.descending,
         )
 
@@ -390,3 +392,14 @@ def _row_problems(y: np.ndarray, sigma: np.ndarray | None, ids: list[str]) -> di
         except ValueError as err:
             problems[int(i)] = str(err)
     return problems
+
+
+def _sample_metadata(metadata: Mapping[str, Any], ids: list[str], index: int) -> dict[str, Any]:
+    """The metadata of sample ``index``: entries held per sample (a mapping keyed by exactly the
+    series' sample ids, e.g. the baselines a pre-correction subtracted) give that sample's value;
+    the others are shared."""
+    wanted, sample = set(ids), ids[index]
+    return {
+        key: value[sample] if isinstance(value, Mapping) and set(value) == wanted else value
+        for key, value in metadata.items()
+    }

@@ -76,6 +76,7 @@ SETTINGS_FINGERPRINT = "settings_sha256"
 DATA_FINGERPRINT = "data_sha256"
 MAX_NAME_BYTES = 200  # result file names stay well below the usual 255-byte limit
 ROW_ATTRIBUTE = "specbayes_summary_row"
+METADATA_ATTRIBUTE = "specbayes_spectrum_metadata"
 KEY_COLUMNS = ("sample_id", "model")
 FAILURE_COLUMNS = ("sample_id", "model", "reason")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -249,8 +250,18 @@ class ResultStore:
             recorded[self.label] = wanted
             atomic_write_text(path, json.dumps(recorded, indent=2, sort_keys=True) + "\n")
 
-    def save(self, sample_id: str, idata: az.InferenceData, row: Mapping[str, Any]) -> Path:
+    def save(
+        self,
+        sample_id: str,
+        idata: az.InferenceData,
+        row: Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Path:
         """Write one result atomically, its summary row kept in the posterior's attributes.
+
+        ``metadata`` (the spectrum's: reader information, pre-processing steps and the
+        baseline they subtracted) is kept in the observed data's attributes, as JSON; entries
+        that JSON cannot hold are left out.
 
         Raises
         ------
@@ -259,6 +270,8 @@ class ResultStore:
             noticed it); the destination is left as it was.
         """
         idata.posterior.attrs[ROW_ATTRIBUTE] = json.dumps(dict(row))
+        if metadata and "observed_data" in idata.groups():
+            idata.observed_data.attrs[METADATA_ATTRIBUTE] = json.dumps(_jsonable(metadata))
         engine = _netcdf_engine()
         path = self.path(sample_id)
         try:
@@ -277,6 +290,14 @@ class ResultStore:
             )
         with az.rc_context({"data.load": "eager"}):
             return az.from_netcdf(path)
+
+    def load_metadata(self, sample_id: str) -> dict[str, Any]:
+        """The spectrum metadata stored with a result (empty when none was)."""
+        import xarray as xr
+
+        with xr.open_dataset(self.path(sample_id), group="observed_data") as observed:
+            text = observed.attrs.get(METADATA_ATTRIBUTE)
+        return {} if text is None else dict(json.loads(text))
 
     def load_row(self, sample_id: str) -> dict[str, Any]:
         """The summary row stored with a result.
@@ -396,7 +417,7 @@ class ResultStore:
         row = self.load_row(sample_id)
         x = np.asarray(idata.observed_data["x"].to_numpy(), dtype=float)
         y = np.asarray(idata.observed_data["y"].to_numpy(), dtype=float)
-        spectrum = Spectrum(x, y, name=str(sample_id))
+        spectrum = Spectrum(x, y, name=str(sample_id), metadata=self.load_metadata(sample_id))
         priors = settings.get("priors")
         kinds = {}
         if isinstance(priors, Mapping):
@@ -518,6 +539,21 @@ def parse_label(label: str) -> dict[str, Any]:
         "noise": noise,
         "method": method,
     }
+
+
+def _jsonable(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``metadata`` that JSON can hold (numpy arrays as lists)."""
+    import numpy as np
+
+    kept = {}
+    for key, value in metadata.items():
+        value = value.tolist() if isinstance(value, np.ndarray) else value
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[str(key)] = value
+    return kept
 
 
 def _write_error(path: Path, error: Exception) -> OSError:

@@ -433,3 +433,12 @@ def test_cli_evidence_batch_feeds_the_property_command(tmp_path, capsys):
     assert result["model"] == "K1_gaussian_constant_normal_evidence"
     assert result["sum_F"] == pytest.approx(summary["free_energy"].sum(), abs=1e-9)
     assert result["F_total"] == pytest.approx(result["sum_F"] + result["neg_log_L_prop"])
+
+
+def test_map_rows_carry_the_fit_s_residual_check(local):
+    result, _, _ = local
+    for sample_id in ("s00", "s07"):
+        row, check = result[sample_id].row, result.fit(sample_id).misfit
+        assert row["misfit"] == check.misfit
+        assert row["misfit_p_min"] == pytest.approx(check.p_min, rel=1e-6)
+    assert not result.summary["misfit"].any()  # Gaussian data fitted with Gaussians

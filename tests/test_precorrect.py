@@ -150,3 +150,26 @@ def test_method_list():
     assert "asls" in names and "snip" in names and "collab_pls" not in names
     assert "banded_solver" not in names  # a property, not a method
     assert names == tuple(sorted(names))
+
+
+def test_the_step_survives_a_write_and_a_read_of_the_result_store(series, tmp_path):
+    from deconv import batch
+    from deconv.store import ResultStore
+
+    corrected = subtract_baseline(series, "asls", **PAPER_ASLS)
+    assert corrected["b"].metadata["baseline_subtracted"] == (
+        corrected.metadata["baseline_subtracted"]["b"]
+    )  # each sample's Spectrum carries its own baseline
+    result = batch.fit_series(
+        corrected, 2, shape="gaussian", baseline="none", out=tmp_path, progress=False
+    )
+    assert result.counts["done"] == 4
+    store = ResultStore(tmp_path, result.label)
+    for sample_id in ("a", "d"):
+        stored = store.load_fit(sample_id).spectrum.metadata
+        assert stored["preprocessing"] == corrected.metadata["preprocessing"]
+        np.testing.assert_array_equal(
+            stored["baseline_subtracted"], corrected.metadata["baseline_subtracted"][sample_id]
+        )
+        assert stored["source"] == "test"
+    assert store.load_fit("a").spectrum.metadata["preprocessing"][0]["method"] == "asls"
