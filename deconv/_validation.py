@@ -103,6 +103,15 @@ def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_finite_float(name: str, value: Any) -> float:
+    """A finite real number (not a bool) as a float."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        fail(name, "be a real number", value, error=TypeError)
+    if not np.isfinite(float(value)):
+        fail(name, "be finite", value)
+    return float(value)
+
+
 def check_positive_float(name: str, value: Any, *, allow_zero: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         fail(name, "be a real number", value, error=TypeError)

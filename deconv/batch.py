@@ -46,6 +46,7 @@ only on the data, the settings and the seed, never on where or in which chunk a 
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import threading
@@ -153,6 +154,22 @@ class _Settings:
     n_iter: int = DEFAULT_ITERATIONS
     nuts: tuple[tuple[str, Any], ...] = ()
     evidence: tuple[tuple[str, Any], ...] = ()
+    crop: tuple[float | None, float | None] | None = None
+    precorrect: tuple[str, str] | None = None  # (method, keywords as JSON text)
+
+    def prepare(self, spectrum: Spectrum) -> Spectrum:
+        """``spectrum`` cropped to :attr:`crop`, then pre-corrected (:attr:`precorrect`)."""
+        if self.crop is not None:
+            lower, upper = self.crop
+            lower = spectrum.x[0] if lower is None else lower
+            upper = spectrum.x[-1] if upper is None else upper
+            spectrum = spectrum.crop(lower, upper)
+        if self.precorrect is not None:
+            from deconv.precorrect import subtract_baseline
+
+            method, keywords = self.precorrect
+            spectrum = subtract_baseline(spectrum, method, **json.loads(keywords))
+        return spectrum
 
     @property
     def label(self) -> str:
@@ -204,8 +221,15 @@ class _Settings:
         if isinstance(priors, Priors):
             priors = {name: describe(value) for name, value in vars(priors).items()}
         chunking = {"chunk_size": chunk_size} if self.order_dependent else {}
+        preparation = {}
+        if self.crop is not None:
+            preparation["crop"] = list(self.crop)
+        if self.precorrect is not None:
+            method, keywords = self.precorrect
+            preparation["precorrect"] = {"method": method, "keywords": json.loads(keywords)}
         return {
             **chunking,
+            **preparation,
             "model": self.label,
             "priors": priors if priors is not None else "default",
             "sigma": self.sigma,
@@ -219,7 +243,14 @@ class _Settings:
 
 
 def _settings(
-    n_peaks: int, shape: str, baseline: BaselineSpec, method: str, options: dict[str, Any]
+    n_peaks: int,
+    shape: str,
+    baseline: BaselineSpec,
+    method: str,
+    options: dict[str, Any],
+    *,
+    crop: Any = None,
+    precorrect: Any = None,
 ) -> _Settings:
     v.check_choice("method", method, METHODS)
     allowed = {"map": MAP_OPTIONS, "nuts": NUTS_OPTIONS, "evidence": EVIDENCE_OPTIONS}[method]
@@ -264,7 +295,38 @@ def _settings(
         n_iter=n_iter,
         nuts=tuple(sorted(nuts.items())),
         evidence=_evidence_options(options) if method == "evidence" else (),
+        crop=_check_crop(crop),
+        precorrect=_check_precorrect(precorrect),
     )
+
+
+def _check_crop(crop: Any) -> tuple[float | None, float | None] | None:
+    """``(lower, upper)`` bounds of x to keep (``None``: that end uncut)."""
+    if crop is None:
+        return None
+    if not isinstance(crop, tuple | list) or len(crop) != 2:
+        v.fail("crop", "be a (lower, upper) pair of x values (None for an open end)", crop)
+    lower, upper = (
+        None if bound is None else v.check_finite_float(f"crop[{i}]", bound)
+        for i, bound in enumerate(crop)
+    )
+    if lower is not None and upper is not None and not lower < upper:
+        v.fail("crop", "have lower < upper", crop)
+    return None if lower is None and upper is None else (lower, upper)
+
+
+def _check_precorrect(precorrect: Any) -> tuple[str, str] | None:
+    """A pybaselines step as ``(method, keywords as JSON)``, checked before any data is read."""
+    if precorrect is None:
+        return None
+    if isinstance(precorrect, str):
+        precorrect = (precorrect, {})
+    if not isinstance(precorrect, tuple | list) or len(precorrect) != 2:
+        v.fail("precorrect", "be a method name or a (method, keywords) pair", precorrect)
+    from deconv.precorrect import check_step
+
+    method, keywords = precorrect
+    return method, json.dumps(check_step(method, keywords), sort_keys=True)
 
 
 def _evidence_options(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
@@ -1045,15 +1107,21 @@ class _Item:
     reason: str = ""
 
 
-def _item(entry: Any, position: int) -> _Item:
+def _prepared(sample_id: str, make: Callable[[], Spectrum], settings: _Settings) -> _Item:
+    """An item whose spectrum ``make`` builds and ``settings`` prepare (crop, pre-correction);
+    a spectrum that cannot be built or prepared becomes the item's failure."""
+    try:
+        return _Item(sample_id, settings.prepare(make()))
+    except (ReadError, ValueError, TypeError, OSError) as error:
+        return _Item(sample_id, None, _reason(error))
+
+
+def _item(entry: Any, position: int, settings: _Settings) -> _Item:
     if isinstance(entry, Spectrum):
-        return _Item(entry.name, entry)
+        return _prepared(entry.name, lambda: entry, settings)
     if isinstance(entry, tuple | list) and len(entry) in (3, 4):
         sample_id = str(entry[0])
-        try:
-            return _Item(sample_id, Spectrum(*entry[1:], name=sample_id))
-        except (ValueError, TypeError) as error:
-            return _Item(sample_id, None, _reason(error))
+        return _prepared(sample_id, lambda: Spectrum(*entry[1:], name=sample_id), settings)
     v.fail(
         f"series[{position}]",
         "be a Spectrum or a (sample_id, x, y[, sigma]) tuple",
@@ -1063,13 +1131,13 @@ def _item(entry: Any, position: int) -> _Item:
     raise AssertionError  # pragma: no cover
 
 
-def _items(series: Any) -> list[_Item]:
+def _items(series: Any, settings: _Settings) -> list[_Item]:
     if isinstance(series, SpectrumSeries):
-        items = [_Item(spectrum.name, spectrum) for spectrum in series]
+        items = [_prepared(s.name, lambda s=s: s, settings) for s in series]
         rejected = getattr(series, "rejected", {})  # rows left out of the series, and why
         items += [_Item(str(i), None, _reason(reason)) for i, reason in rejected.items()]
     elif isinstance(series, Iterable) and not isinstance(series, str | bytes | Spectrum):
-        items = [_item(entry, i) for i, entry in enumerate(series)]
+        items = [_item(entry, i, settings) for i, entry in enumerate(series)]
     else:
         v.fail(
             "series",
@@ -1283,6 +1351,8 @@ def fit_series(
     out: str | Path | None = None,
     force: bool = False,
     progress: bool = True,
+    crop: tuple[float | None, float | None] | None = None,
+    precorrect: str | tuple[str, dict[str, Any]] | None = None,
     **fit_kwargs: Any,
 ) -> BatchResult:
     """Fit every spectrum of a series under one model.
@@ -1323,6 +1393,14 @@ def fit_series(
         Recompute (and overwrite) results already in ``out``.
     progress : bool
         Show a progress bar and the closing line ``"done N, failed M, skipped K"`` on stderr.
+    crop : (float or None, float or None), optional
+        Keep only ``lower <= x <= upper`` of every spectrum (``None``: that end uncut);
+        recorded in the settings.
+    precorrect : str or (str, dict), optional
+        A pybaselines method (and its keywords) subtracted from every spectrum after the
+        crop, e.g. ``("asls", deconv.precorrect.PAPER_ASLS)``
+        (:func:`deconv.precorrect.subtract_baseline`); recorded in the settings and in each
+        result's metadata. A spectrum that cannot be cropped or corrected is a failure.
     **fit_kwargs
         ``noise``, ``priors``, ``sigma``, ``smallest_peak`` and ``n_starts`` (starts per
         spectrum: default 2 for MAP, 24 for NUTS, 384 for evidence) as in :func:`deconv.fit`;
@@ -1342,9 +1420,11 @@ def fit_series(
         Invalid arguments, or ``out`` holding results of this model run with other settings
         (unless ``force``).
     """
-    settings = _settings(n_peaks, shape, baseline, method, fit_kwargs)
+    settings = _settings(
+        n_peaks, shape, baseline, method, fit_kwargs, crop=crop, precorrect=precorrect
+    )
     return _run_batch(
-        _items(series),
+        _items(series, settings),
         settings,
         key=key,
         chunk_size=chunk_size,
@@ -1379,11 +1459,10 @@ def _file_ids(files: list[Path]) -> list[str]:
     return [str(p) for p in files]  # pragma: no cover
 
 
-def _read_item(path: Path, sample_id: str, options: dict[str, Any]) -> _Item:
-    try:
-        return _Item(sample_id, replace(read_spectrum(path, **options), name=sample_id))
-    except (ReadError, ValueError, TypeError, OSError) as error:
-        return _Item(sample_id, None, _reason(error))
+def _read_item(path: Path, sample_id: str, options: dict[str, Any], settings) -> _Item:
+    return _prepared(
+        sample_id, lambda: replace(read_spectrum(path, **options), name=sample_id), settings
+    )
 
 
 def fit_files(
@@ -1400,6 +1479,8 @@ def fit_files(
     force: bool = False,
     progress: bool = True,
     reader_options: dict[str, Any] | None = None,
+    crop: tuple[float | None, float | None] | None = None,
+    precorrect: str | tuple[str, dict[str, Any]] | None = None,
     **fit_kwargs: Any,
 ) -> BatchResult:
     """Fit every spectrum file of a folder (or a list of files) under one model.
@@ -1439,6 +1520,14 @@ def fit_files(
         Recompute (and overwrite) results already in ``out``.
     progress : bool
         Show a progress bar and the closing line ``"done N, failed M, skipped K"`` on stderr.
+    crop : (float or None, float or None), optional
+        Keep only ``lower <= x <= upper`` of every spectrum (``None``: that end uncut);
+        recorded in the settings.
+    precorrect : str or (str, dict), optional
+        A pybaselines method (and its keywords) subtracted from every spectrum after the
+        crop, e.g. ``("asls", deconv.precorrect.PAPER_ASLS)``
+        (:func:`deconv.precorrect.subtract_baseline`); recorded in the settings and in each
+        result's metadata. A spectrum that cannot be cropped or corrected is a failure.
     reader_options : dict, optional
         Keyword arguments of the reader (``sep``, ``x_column``...).
     **fit_kwargs
@@ -1460,10 +1549,13 @@ def fit_files(
         Invalid arguments, or ``out`` holding results of this model run with other settings
         (unless ``force``).
     """
-    settings = _settings(n_peaks, shape, baseline, method, fit_kwargs)
+    settings = _settings(
+        n_peaks, shape, baseline, method, fit_kwargs, crop=crop, precorrect=precorrect
+    )
     files = _spectrum_files(paths)
     options = dict(reader_options or {})
-    items = [_read_item(p, i, options) for p, i in zip(files, _file_ids(files), strict=True)]
+    ids = _file_ids(files)
+    items = [_read_item(p, i, options, settings) for p, i in zip(files, ids, strict=True)]
     return _run_batch(
         items,
         settings,

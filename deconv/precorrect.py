@@ -155,6 +155,31 @@ def _jsonable(name: str, value: Any) -> Any:
     return None  # pragma: no cover
 
 
+def check_step(method: Any, keywords: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Check a pre-correction step before any data is read; its keywords as JSON.
+
+    Parameters
+    ----------
+    method : str
+        A name from :func:`baseline_methods`.
+    keywords : mapping, optional
+        Keywords of that method.
+
+    Returns
+    -------
+    dict
+        ``keywords`` as plain JSON types (what the step's record will hold).
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`subtract_baseline` would, naming the method or keyword.
+    """
+    keywords = {} if keywords is None else dict(keywords)
+    _check_keywords(method, _check_method(method, _baseline_class()), keywords)
+    return _jsonable("keywords", keywords)
+
+
 def _fit_rows(
     baseline: type, method: str, x: np.ndarray, rows: np.ndarray, keywords: dict[str, Any], ids
 ) -> np.ndarray:

@@ -157,8 +157,9 @@ def test_the_step_survives_a_write_and_a_read_of_the_result_store(series, tmp_pa
     from deconv.store import ResultStore
 
     corrected = subtract_baseline(series, "asls", **PAPER_ASLS)
-    assert corrected["b"].metadata["baseline_subtracted"] == (
-        corrected.metadata["baseline_subtracted"]["b"]
+    assert (
+        corrected["b"].metadata["baseline_subtracted"]
+        == (corrected.metadata["baseline_subtracted"]["b"])
     )  # each sample's Spectrum carries its own baseline
     result = batch.fit_series(
         corrected, 2, shape="gaussian", baseline="none", out=tmp_path, progress=False
@@ -173,3 +174,27 @@ def test_the_step_survives_a_write_and_a_read_of_the_result_store(series, tmp_pa
         )
         assert stored["source"] == "test"
     assert store.load_fit("a").spectrum.metadata["preprocessing"][0]["method"] == "asls"
+
+
+def test_the_batch_crops_and_corrects_every_spectrum_as_declared(series, tmp_path):
+    import json as json_module
+
+    from deconv import batch
+
+    declared = batch.fit_series(
+        series, 2, shape="gaussian", baseline="none", out=tmp_path, progress=False,
+        crop=(3.2, None), precorrect=("asls", PAPER_ASLS),
+    )  # fmt: skip
+    by_hand = SpectrumSeries(
+        series.x[series.x >= 3.2], series.y[:, series.x >= 3.2], sample_ids=series.sample_ids
+    )
+    by_hand = subtract_baseline(by_hand, "asls", **PAPER_ASLS)
+    expected = batch.fit_series(by_hand, 2, shape="gaussian", baseline="none", progress=False)
+    np.testing.assert_array_equal(declared.summary["objective"], expected.summary["objective"])
+    recorded = json_module.loads((tmp_path / "settings.json").read_text())[declared.label]
+    assert recorded["crop"] == [3.2, None]
+    assert recorded["precorrect"] == {"method": "asls", "keywords": {"lam": 1000.0, "p": 0.0001}}
+    with pytest.raises(ValueError, match="method must name a 1-D pybaselines"):
+        batch.fit_series(series, 2, precorrect="no_such_method", progress=False)
+    with pytest.raises(ValueError, match="crop must have lower < upper"):
+        batch.fit_series(series, 2, crop=(5.0, 4.0), progress=False)
