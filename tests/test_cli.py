@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import subprocess
 import sys
@@ -261,12 +262,15 @@ def test_property_user_mistakes_give_one_line_and_exit_code_2(batch_store, tmp_p
     cases = [
         ([*base, str(short)], "--property must have a value for every sample fitted under"),
         ([*base, str(short)], prop.index[0]),
-        ([*base, str(extra)], "results must hold a finished fit of every sample"),
+        ([*base, str(extra)], "results must hold a usable fit of every sample"),
         ([*base, str(extra)], "ghost"),
-        ([*base, str(tmp_path / "none.csv")], "--property must name an existing CSV file"),
+        (
+            [*base, str(tmp_path / "none.csv")],
+            f"--property {tmp_path / 'none.csv'} must name an existing CSV file",
+        ),
         (
             ["property", str(store), "--property", str(table_file), "--column", "nope"],
-            "--column must name a column of property.csv (sample_id, property); got 'nope'",
+            f"--column must name a column of {table_file} (sample_id, property); got 'nope'",
         ),
         (
             ["property", str(tmp_path), "--property", str(table_file), "--column", "property"],
@@ -375,7 +379,7 @@ def no_work(monkeypatch):
     for module, name in ((batch, "fit_series"), (batch, "fit_files"), (deconv, "fit")):
         monkeypatch.setattr(module, name, too_late)
     monkeypatch.setattr(deconv, "select", too_late)
-    monkeypatch.setattr(cli, "_read_cropped", too_late)
+    monkeypatch.setattr(cli, "read_one", too_late)
     monkeypatch.setenv("SPECBAYES_COMPILATION_CACHE", "0")
 
 
@@ -391,7 +395,7 @@ def no_work(monkeypatch):
         (["batch", "SERIES", "--peaks", "0"], "--peaks must be >= 1; got 0"),
         (["batch", "SERIES", "--seed", str(2**70)], "--seed must be an int seed >= 0 and < 2**63"),
         (["batch", "SERIES", "--seed", "-1"], "--seed must be an int seed >= 0 and < 2**63"),
-        (["batch", "SERIES", "--sigma", "-1"], "--sigma must be finite and > 0; got -1.0"),
+        (["batch", "SERIES", "--sigma", "-1"], '--sigma must be a positive number or "data"'),
         (["fit", "SERIES", "--seed", str(2**70)], "--seed must be an int seed >= 0 and < 2**63"),
         (["fit", "SERIES", "--chains", "0"], "--chains must be >= 1; got 0"),
         (["fit", "SERIES", "--xmin", "nan"], "--xmin must be a finite number; got nan"),
@@ -507,3 +511,120 @@ def test_help_and_module_document_the_exit_codes(capsys):
         assert f"  {code}  {meaning}" in text
         assert f"* {code}: " in cli.__doc__
     assert sorted(cli.EXIT_CODES) == [0, 1, 2, 3, 4]
+
+
+def test_property_takes_a_row_aligned_table_and_says_so(batch_store, tmp_path, capsys):
+    store, table_file, _ = batch_store
+    keyed = ["property", str(store), "--no-progress", "--column", "property", "--property"]
+    assert cli.main([*keyed, str(table_file), "--out", str(tmp_path / "keyed")]) == 0
+    assert "ids from sample_id" in capsys.readouterr().out
+    table = pd.read_csv(table_file, dtype={"sample_id": str})
+    summary = pd.read_csv(store / "summary.csv", dtype={"sample_id": str})
+    order = list(dict.fromkeys(summary["sample_id"]))
+    aligned = tmp_path / "aligned.csv"
+    table.set_index("sample_id").loc[order, ["property"]].to_csv(aligned, index=False)
+    assert cli.main([*keyed, str(aligned), "--out", str(tmp_path / "aligned")]) == 0
+    assert "rows in the order of the samples (no id column)" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "aligned" / "property.csv"),
+        pd.read_csv(tmp_path / "keyed" / "property.csv"),
+    )
+    long = tmp_path / ("p" * 120) / "short.csv"
+    long.parent.mkdir()
+    table.iloc[2:, 1:].to_csv(long, index=False)  # no id column, too few rows
+    assert cli.main([*keyed, str(long)]) == 2
+    assert str(long) in capsys.readouterr().err  # the whole path, never cut
+
+
+def test_property_names_an_unreadable_stored_result(batch_store, tmp_path, capsys):
+    import shutil
+
+    from deconv.store import ResultStore, store_labels
+
+    store, table_file, _ = batch_store
+    copy = shutil.copytree(store, tmp_path / "copy")
+    label = store_labels(copy)[0]
+    results = ResultStore(copy, label)
+    victim = results.finished_ids()[1]
+    results.path(victim).write_bytes(b"")
+    argv = ["property", str(copy), "--no-progress", "--column", "property"]
+    assert cli.main([*argv, "--property", str(table_file)]) == 2
+    error = capsys.readouterr().err
+    assert f"{victim}: unreadable stored result" in error and str(results.path(victim)) in error
+
+
+def _headed_file(path, seed: int, centre: float = 50.0) -> None:
+    """Ten lines of prose, then ``y x sigma`` rows: a peak at ``centre`` on 0..100."""
+    rng = np.random.default_rng(seed)
+    x = np.linspace(0.0, 100.0, 201)
+    sigma = np.full(x.size, 0.02)
+    y = np.exp(-0.5 * ((x - centre) / 4.0) ** 2) + 0.3 + sigma * rng.standard_normal(x.size)
+    y[x > 90] += 5.0  # a detector edge the crop removes
+    prose = [f"instrument note {i}: free text, 1,2,3 numbers too" for i in range(10)]
+    rows = [f"{a:.8f} {b:.8f} {c:.8f}" for a, b, c in zip(y, x, sigma, strict=True)]
+    path.write_text("\n".join(prose + rows) + "\n")
+
+
+READING = ["--skiprows", "10", "--x-column", "1", "--y-column", "0", "--sigma-column", "2"]
+READING += ["--sigma", "data", "--xmin", "20", "--xmax", "85"]
+
+
+def test_fit_reads_a_headed_y_before_x_file_with_sigma_and_a_crop(tmp_path, capsys):
+    spectrum_file, out = tmp_path / "headed.txt", tmp_path / "fit"
+    _headed_file(spectrum_file, seed=0)
+    argv = ["fit", str(spectrum_file), "--peaks", "1", "--shape", "gaussian"]
+    argv += ["--baseline", "constant", "--method", "map", "--out", str(out), *READING]
+    assert cli.main(argv) == 0
+    report = (out / "report.txt").read_text()
+    assert report.startswith("data     : crop x in [20.0, 85.0]; per-point sigma from the file")
+    peaks = pd.read_csv(out / "peaks.csv")
+    assert peaks.filter(like="centre").iloc[0, 0] == pytest.approx(50.0, abs=0.2)
+    assert "sigma" not in xr_posterior(out / "posterior.nc")  # per-point sigma: not sampled
+
+
+def xr_posterior(path):
+    import xarray as xr
+
+    with xr.open_dataset(path, group="posterior") as posterior:
+        return set(posterior.data_vars)
+
+
+def test_batch_reads_a_folder_of_headed_files_with_sigma_and_a_crop(tmp_path, capsys):
+    folder, out = tmp_path / "spectra", tmp_path / "out"
+    folder.mkdir()
+    for i, centre in enumerate((45.0, 55.0)):
+        _headed_file(folder / f"s{i}.txt", seed=i, centre=centre)
+    argv = ["batch", str(folder), "--peaks", "1", "--shape", "gaussian", "--baseline"]
+    argv += ["constant", "--out", str(out), *READING]
+    assert cli.main(argv) == 0
+    assert "done 2, failed 0, skipped 0" in capsys.readouterr().out
+    summary = pd.read_csv(out / "summary.csv").set_index("sample_id")
+    np.testing.assert_allclose(summary["centre[1]"], [45.0, 55.0], atol=0.2)
+    settings = json.loads((out / "settings.json").read_text())
+    (recorded,) = settings.values()
+    assert recorded["crop"] == [20.0, 85.0] and recorded["sigma"] == "data"
+
+
+def test_select_reads_a_headed_file_with_sigma_and_a_crop(tmp_path, capsys):
+    spectrum_file, out = tmp_path / "headed.txt", tmp_path / "select"
+    _headed_file(spectrum_file, seed=3)
+    argv = ["select", str(spectrum_file), "--peaks", "1", "--shape", "gaussian", "--baseline"]
+    argv += ["constant", "--samples", "200", "--warmup", "100", "--independent", "2"]
+    argv += ["--starts", "8", "--no-wbic", "--no-progress", "--out", str(out), *READING]
+    assert cli.main(argv) == 0
+    report = (out / "report.txt").read_text()
+    assert "data       : crop x in [20.0, 85.0]; per-point sigma from the file" in report
+    table = pd.read_csv(out / "selection.csv")
+    assert np.isfinite(table["F"]).all() and (table["F_se"] < 1.0).all()
+    assert json.loads((out / "settings.json").read_text())["select"]["xmin"] == 20.0
+
+
+def test_reading_options_are_checked_before_any_work(tmp_path, capsys):
+    table = tmp_path / "series.csv"
+    table.write_text("sample_id,1.0,2.0,3.0\na,1,2,3\n")
+    assert cli.main(["batch", str(table), "--x-column", "1"]) == 2
+    assert "--x-column must apply to spectrum files" in capsys.readouterr().err
+    assert cli.main(["fit", str(table), "--sigma", "data"]) == 2
+    assert "--sigma data must come with --sigma-column" in capsys.readouterr().err
+    assert cli.main(["fit", str(table), "--precorrect", "asls:lam"]) == 2
+    assert "--precorrect must read METHOD:KEY=VALUE" in capsys.readouterr().err
