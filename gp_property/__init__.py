@@ -11,6 +11,7 @@ from typing import Any
 _EXPORTS = {
     "PropertyGP": "gp_property.regressor",
     "default_kernel": "gp_property.regressor",
+    "distance_kernel": "gp_property.regressor",
     "bounds_reached": "gp_property.regressor",
     "FeatureDraws": "gp_property.features",
     "feature_draws": "gp_property.features",
@@ -20,6 +21,10 @@ _EXPORTS = {
     "Candidate": "gp_property.selector",
     "SeriesSelection": "gp_property.selector",
     "select_series": "gp_property.selector",
+    "rank_table": "gp_property.selector",
+    "RegionImportance": "gp_property.importance",
+    "region_importance": "gp_property.importance",
+    "plot_importance": "gp_property.plotting",
 }
 
 __all__ = sorted(_EXPORTS)

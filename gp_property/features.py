@@ -6,6 +6,12 @@ of :func:`gp_property.likelihood.property_log_likelihood`.
 
 Peaks are matched across samples by their index: the model orders the centres, so peak k is the
 k-th lowest centre in every draw of every sample.
+
+Two inputs hand the GP a whole spectrum instead of peak features (the seed paper's method,
+Okubo et al. 2026): ``"predictive_spectrum"``, a posterior predictive draw ``Y ~ p(Y | theta)``
+(a posterior draw of theta, then fresh noise from the likelihood), and ``"noise_free_spectrum"``,
+the mean curve of the same posterior draw of theta (no noise); either on the whole axis or on an
+x ``region``.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from deconv.results import Fit
 from gp_property._pairing import pairing_indices
 
 PEAK_FEATURES = ("area", "height", "centre", "fwhm")
-FEATURES = (*PEAK_FEATURES, "area_ratio", "projection")
+SPECTRUM_FEATURES = ("predictive_spectrum", "noise_free_spectrum")
+FEATURES = (*PEAK_FEATURES, "area_ratio", "projection", *SPECTRUM_FEATURES)
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,12 +47,16 @@ class FeatureDraws:
         One id per sample, in the order of the fits.
     pairing : str
         How the draws were paired (and truncated, when samples had different draw counts).
+    x : ndarray or None
+        The axis points of a spectrum input (``"predictive_spectrum"``,
+        ``"noise_free_spectrum"``), one per feature; ``None`` for peak features.
     """
 
     values: np.ndarray
     names: list[str]
     sample_ids: list[str]
     pairing: str
+    x: np.ndarray | None = None
 
     @property
     def n_draws(self) -> int:
@@ -99,7 +110,44 @@ def _check_features(features: Any) -> tuple[str, ...]:
         v.check_choice("features", name, FEATURES)
     if len(set(names)) != len(names):
         v.fail("features", "not repeat a feature", features)
+    if len(names) > 1 and set(names) & set(SPECTRUM_FEATURES):
+        v.fail("features", f"name a spectrum input {SPECTRUM_FEATURES} alone", features)
     return names
+
+
+def is_spectrum_input(names: Sequence[str]) -> bool:
+    """Whether checked feature names are a whole-spectrum input."""
+    return bool(set(names) & set(SPECTRUM_FEATURES))
+
+
+def check_region_for(names: Sequence[str], region: Any, x: np.ndarray) -> np.ndarray:
+    """:func:`check_region` for the checked feature ``names``: a region needs a spectrum
+    input."""
+    if region is not None and not is_spectrum_input(names):
+        v.fail(
+            "region",
+            "be None unless features is 'predictive_spectrum' or 'noise_free_spectrum'",
+            region,
+        )
+    return check_region(region, x)
+
+
+def check_region(region: Any, x: np.ndarray) -> np.ndarray:
+    """The mask of the points of ``x`` inside ``region = (xmin, xmax)`` (ends included);
+    ``None`` keeps every point. At least 2 points must fall inside."""
+    if region is None:
+        return np.ones(x.size, dtype=bool)
+    if isinstance(region, str) or not isinstance(region, Sequence) or len(region) != 2:
+        v.fail("region", "be a pair (xmin, xmax)", region, error=TypeError)
+    bounds = v.as_float_array("region", list(region))
+    v.check_finite("region", bounds)
+    low, high = bounds
+    if not low < high:
+        v.fail("region", "have xmin < xmax", region)
+    mask = (x >= low) & (x <= high)
+    if mask.sum() < 2:
+        v.fail("region", f"hold at least 2 points of the axis [{x.min():g}, {x.max():g}]", region)
+    return mask
 
 
 def _check_peaks(peaks: Any, n_peaks: int, model: str | None = None) -> np.ndarray:
@@ -163,6 +211,48 @@ class _Projection:
         return (self.curves(fit)[index] - self.centre) @ self.basis.T
 
 
+class _Spectra:
+    """Whole-spectrum inputs on the (shared) axis of the first fit, restricted to a region."""
+
+    def __init__(self, fits: list[Fit], feature: str, region: Any) -> None:
+        self.feature = feature
+        x = fits[0].spectrum.x
+        self.mask = check_region(region, x)
+        self.x = x[self.mask]
+        if feature == "predictive_spectrum":
+            for i, fit in enumerate(fits):
+                if not np.array_equal(fit.spectrum.x, x):
+                    v.fail(
+                        "fits",
+                        "share the axis of fits[0] for 'predictive_spectrum'",
+                        f"another axis at index {i}",
+                    )
+                if "posterior_predictive" not in fit.idata.groups():
+                    v.fail(
+                        "fits",
+                        "carry posterior predictive draws (idata.posterior_predictive['y']) "
+                        "for 'predictive_spectrum'",
+                        f"none at index {i}",
+                    )
+                predictive = fit.idata.posterior_predictive["y"]
+                if predictive.sizes["chain"] * predictive.sizes["draw"] != fit.n_draws:
+                    v.fail(
+                        "fits",
+                        "carry one predictive draw per posterior draw for 'predictive_spectrum'",
+                        f"{predictive.sizes['chain'] * predictive.sizes['draw']} predictive "
+                        f"and {fit.n_draws} posterior draws at index {i}",
+                    )
+
+    def draws(self, fit: Fit, index: np.ndarray) -> np.ndarray:
+        if self.feature == "predictive_spectrum":
+            y = fit.idata.posterior_predictive["y"].transpose("chain", "draw", ...).to_numpy()
+            return y.reshape(-1, y.shape[-1])[index][:, self.mask]
+        return fit.predict(self.x, n_draws=None)["total"][index]
+
+    def names(self) -> list[str]:
+        return [f"{self.feature}(x={x:.6g})" for x in self.x]
+
+
 def _names(features: tuple[str, ...], peaks: np.ndarray, n_components: int) -> list[str]:
     names = []
     for feature in features:
@@ -207,6 +297,7 @@ def feature_draws(
     pairing: str = "index",
     seed: int = 0,
     n_components: int = 2,
+    region: Sequence[float] | None = None,
     sample_ids: Sequence[Any] | None = None,
 ) -> FeatureDraws:
     """Paired posterior draws of spectral features for every sample of a series.
@@ -221,7 +312,12 @@ def feature_draws(
         ``"projection"`` (the noise-free predicted spectrum projected on the first
         ``n_components`` principal components of the posterior-mean curves of all samples,
         evaluated on the axis of the first sample; component signs fixed so that the largest
-        loading is positive). Default: all peak areas.
+        loading is positive), or one whole-spectrum input, alone:
+        ``"predictive_spectrum"`` (the posterior predictive draw ``Y ~ p(Y | theta)`` of each
+        posterior draw of theta, noise included, as stored in the fit's
+        ``idata.posterior_predictive["y"]``; all fits on one axis) or ``"noise_free_spectrum"``
+        (the noise-free mean curve of each posterior draw, peaks plus baseline, evaluated on
+        the axis of the first fit). Default: all peak areas.
     peaks : int or sequence of int, optional
         1-based peak indices (centre order); default all peaks.
     n_draws : int, optional
@@ -235,6 +331,9 @@ def feature_draws(
         Seed of the random pairing, in ``[0, 2**32)``.
     n_components : int
         Number of principal components for ``"projection"``.
+    region : (float, float), optional
+        ``(xmin, xmax)``: a spectrum input keeps only the axis points inside (ends included);
+        default the whole axis. Only with a spectrum input.
     sample_ids : sequence, optional
         Unique ids; default the spectrum names (or ``"0", "1", ...`` when those repeat).
 
@@ -247,16 +346,25 @@ def feature_draws(
     TypeError
         ``fits`` is not a sequence of Fit objects.
     ValueError
-        Fits of different models, unknown feature names, peak indices out of range, too many
-        components, a negative seed.
+        Fits of different models, unknown feature names, a spectrum input beside other
+        features, peak indices out of range, too many components, a region without a spectrum
+        input or with fewer than 2 axis points, fits on different axes or without predictive
+        draws for ``"predictive_spectrum"``, a negative seed.
     """
     fits = _check_fits(fits)
     seed = v.check_seed("seed", seed)
     names = _check_features(features)
     chosen = _check_peaks(peaks, fits[0].model.n_peaks)
+    check_region_for(names, region, fits[0].spectrum.x)
     if "projection" in names:
         n_components = _check_n_components(n_components, len(fits), fits[0].spectrum.n_points)
     ids = _sample_ids(fits, sample_ids)
+    if is_spectrum_input(names):
+        spectra = _Spectra(fits, names[0], region)
+        index, text = _pair([fit.n_draws for fit in fits], n_draws, pairing, seed)
+        blocks = [spectra.draws(fit, rows) for fit, rows in zip(fits, index, strict=True)]
+        values = np.stack(blocks, axis=1)
+        return FeatureDraws(values, spectra.names(), ids, text, x=spectra.x.copy())
     index, text = _pair([fit.n_draws for fit in fits], n_draws, pairing, seed)
     projection = _Projection(fits, n_components) if "projection" in names else None
     per_sample = []

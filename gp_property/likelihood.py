@@ -5,10 +5,17 @@ fitted spectrum,
 
     L_prop(M) = E[ p(t | Z) ] ~= (1/S) sum_s N(t; m, K(Z_s) + noise)
 
-where ``Z_s`` pairs one posterior draw of every sample. The Gaussian process that gives
-``p(t | Z)`` has its hyperparameters fitted once, by maximum marginal likelihood on the
-posterior-mean features, and then held fixed across draws (refitting per draw and plugging in is
-optimistic). The standardisation of features and property is fixed with them.
+where ``Z_s`` pairs one posterior draw of every sample. Two hyperparameter policies:
+
+- ``"fixed"`` (the default, specbayes' own): the Gaussian process that gives ``p(t | Z)`` has its
+  hyperparameters fitted once, by maximum marginal likelihood on the posterior-mean features,
+  and then held fixed across draws; the standardisation of features and property is fixed with
+  them (:data:`POLICY`).
+- ``"per_draw"`` (the seed paper's, Okubo et al. 2026): empirical Bayes on every draw, i.e. the
+  hyperparameters (and the feature standardisation) are refitted by maximum marginal likelihood
+  on each ``Z_s`` and ``l_s`` is that fit's maximised log marginal likelihood
+  (:data:`PER_DRAW_POLICY`). This is optimistic: each draw gets the hyperparameters that make it
+  look best, so the average over draws is biased upwards.
 """
 
 from __future__ import annotations
@@ -36,6 +43,12 @@ POLICY = (
     "hyperparameters fitted by maximum marginal likelihood on posterior-mean features, "
     "then held fixed across draws"
 )
+PER_DRAW_POLICY = (
+    "hyperparameters refitted by maximum marginal likelihood on every paired draw (empirical "
+    "Bayes per draw, as Okubo et al. 2026); optimistic: each draw gets the hyperparameters that "
+    "make it look best, so the average over draws is biased upwards"
+)
+POLICIES = {"fixed": POLICY, "per_draw": PER_DRAW_POLICY}
 LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -54,15 +67,22 @@ class PropertyLikelihood:
     per_draw : ndarray, shape (S,)
         ``l_s = log N(t; m, K(Z_s) + noise)`` for each paired draw.
     kernel : sklearn Kernel
-        The kernel with the fixed, fitted hyperparameters (on standardised units).
+        The kernel with the fixed, fitted hyperparameters (on standardised units); under the
+        ``"per_draw"`` policy, that of the draw with the largest ``l_s``.
     policy : str
-        How the hyperparameters were chosen.
+        How the hyperparameters were chosen, in words (:data:`POLICY` or
+        :data:`PER_DRAW_POLICY`).
     n_draws : int
         Number S of paired draws averaged.
     regressor : PropertyGP
-        The GP fitted on the posterior-mean features (for predictions and parity plots).
+        The GP fitted on the posterior-mean features (for predictions and parity plots); under
+        the ``"per_draw"`` policy, the GP of the draw with the largest ``l_s``.
     feature_names : list of str or None
         Names of the features, when known.
+    policy_name : {"fixed", "per_draw"}
+        The policy's short name.
+    hyperparameters : ndarray, shape (S, n_theta), or None
+        Under ``"per_draw"``: the log hyperparameters (``kernel_.theta``) refitted on each draw.
     """
 
     log_likelihood: float
@@ -73,6 +93,8 @@ class PropertyLikelihood:
     n_draws: int
     regressor: PropertyGP = field(repr=False)
     feature_names: list[str] | None = None
+    policy_name: str = "fixed"
+    hyperparameters: np.ndarray | None = field(default=None, repr=False)
 
 
 def _standardisation(name: str, value: Any, n_features: int) -> np.ndarray:
@@ -226,11 +248,15 @@ def _property_vector(t: Any, n_samples: int, ids: Sequence[str] | None) -> np.nd
     return t
 
 
-def _fit_regressor(regressor: Any, mean_features: np.ndarray, t: np.ndarray, seed: int) -> Any:
+def _template(regressor: Any, seed: int) -> PropertyGP:
     if regressor is None:
-        regressor = PropertyGP(random_state=seed)
-    elif not isinstance(regressor, PropertyGP):
+        return PropertyGP(random_state=seed)
+    if not isinstance(regressor, PropertyGP):
         v.fail("regressor", "be a PropertyGP (or None)", regressor, error=TypeError)
+    return regressor
+
+
+def _fit_regressor(regressor: PropertyGP, mean_features: np.ndarray, t: np.ndarray) -> Any:
     # PropertyGP's warnings would point at this line: re-emit them at the user's
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -239,22 +265,79 @@ def _fit_regressor(regressor: Any, mean_features: np.ndarray, t: np.ndarray, see
     return fitted
 
 
+def _fixed(regressor: PropertyGP, values: np.ndarray, paired: np.ndarray, t: np.ndarray) -> tuple:
+    """Policy "fixed": one fit on the posterior-mean features, densities at those values."""
+    gp = _fit_regressor(regressor, values.mean(axis=0), t)
+    per_draw = gp_log_density(
+        paired,
+        t,
+        gp.kernel_,
+        x_mean=gp.x_scaler_.mean_,
+        x_scale=gp.x_scaler_.scale_,
+        y_mean=gp.y_mean_,
+        y_scale=gp.y_std_,
+        alpha=gp.alpha,
+    )
+    return per_draw, gp, None
+
+
+def _warn_per_draw(caught: list[warnings.WarningMessage], n_draws: int) -> None:
+    """One warning per distinct message of the per-draw fits, with its count."""
+    counts: dict[tuple[type, str], int] = {}
+    for message in caught:
+        entry = (message.category, str(message.message))
+        counts[entry] = counts.get(entry, 0) + 1
+    for (category, text), count in counts.items():
+        warnings.warn(
+            f"{text} (in {count} of the {n_draws} per-draw fits)",
+            category,
+            stacklevel=v.caller_stacklevel(),
+        )
+
+
+def _per_draw(regressor: PropertyGP, paired: np.ndarray, t: np.ndarray) -> tuple:
+    """Policy "per_draw": a fresh fit on every paired draw, its maximised log marginal
+    likelihood (original units) as ``l_s``."""
+    per_draw, thetas, best, best_value = [], [], None, -math.inf
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for z in paired:
+            gp = clone(regressor).fit(z, t)
+            value = gp.log_marginal_likelihood()
+            per_draw.append(value)
+            thetas.append(gp.kernel_.theta)
+            if value > best_value:
+                best, best_value = gp, value
+    _warn_per_draw(caught, len(paired))
+    return np.asarray(per_draw), best, np.asarray(thetas)
+
+
 def property_log_likelihood(
     feature_draws: FeatureDraws | np.ndarray,
     t: Any,
     *,
     regressor: PropertyGP | None = None,
+    policy: str = "fixed",
     n_pairs: int | None = None,
     pairing: str = "index",
     seed: int = 0,
 ) -> PropertyLikelihood:
     """Property log-likelihood ``log L_prop`` of one candidate model.
 
+    Policy ``"fixed"`` (default):
+
     1. Fit the GP hyperparameters (and the feature/property standardisation) once, by maximum
        marginal likelihood on the posterior-mean features (average over all S draws).
     2. Hold them fixed and evaluate ``l_s = log N(t; m, K(Z_s) + noise)`` for each paired draw
        with :func:`gp_log_density`.
-    3. Return ``log (1/S) sum_s exp(l_s)`` (log-sum-exp) with its Monte Carlo standard error.
+
+    Policy ``"per_draw"`` (the seed paper's empirical Bayes): refit the GP (hyperparameters and
+    feature standardisation) on every paired draw ``Z_s`` and take ``l_s`` as its maximised log
+    marginal likelihood. Optimistic: each draw gets the hyperparameters that make it look best,
+    so the average over draws is biased upwards. One fit per draw: S times the cost.
+
+    Either way, return ``log (1/S) sum_s exp(l_s)`` (log-sum-exp) with its Monte Carlo standard
+    error.
 
     Parameters
     ----------
@@ -266,6 +349,10 @@ def property_log_likelihood(
         :class:`gp_property.features.FeatureDraws`.
     regressor : PropertyGP, optional
         Template regressor (cloned, then fitted); default ``PropertyGP(random_state=seed)``.
+        For whole-spectrum inputs pass e.g.
+        ``PropertyGP(distance_kernel("rational_quadratic"), x_scaling="shared")``.
+    policy : {"fixed", "per_draw"}
+        The hyperparameter policy (above); its description is the result's ``policy``.
     n_pairs : int, optional
         Average over at most this many draws (default all S).
     pairing : {"index", "random"}
@@ -284,34 +371,31 @@ def property_log_likelihood(
     TypeError
         Non-numeric draws or property, or a regressor that is not a :class:`PropertyGP`.
     ValueError
-        Wrong shapes, fewer than 2 samples, non-finite values, an unknown pairing, a seed
-        outside ``[0, 2**32)``.
+        Wrong shapes, fewer than 2 samples, non-finite values, an unknown pairing or policy, a
+        seed outside ``[0, 2**32)``.
     """
     seed = v.check_seed("seed", seed)
+    v.check_choice("policy", policy, POLICIES)
+    template = _template(regressor, seed)
     values, names, ids = _unpack_draws(feature_draws)
     n_total, n_samples = values.shape[:2]
     t = _property_vector(t, n_samples, ids)
     index = pairing_indices([n_total] * n_samples, n_pairs=n_pairs, pairing=pairing, seed=seed)
     paired = values[index.T, np.arange(n_samples)]
-    gp = _fit_regressor(regressor, values.mean(axis=0), t, seed)
-    per_draw = gp_log_density(
-        paired,
-        t,
-        gp.kernel_,
-        x_mean=gp.x_scaler_.mean_,
-        x_scale=gp.x_scaler_.scale_,
-        y_mean=gp.y_mean_,
-        y_scale=gp.y_std_,
-        alpha=gp.alpha,
-    )
+    if policy == "fixed":
+        per_draw, gp, thetas = _fixed(template, values, paired, t)
+    else:
+        per_draw, gp, thetas = _per_draw(template, paired, t)
     log_likelihood, se = log_mean_exp(per_draw)
     return PropertyLikelihood(
         log_likelihood=log_likelihood,
         se=se,
         per_draw=per_draw,
         kernel=gp.kernel_,
-        policy=POLICY,
+        policy=POLICIES[policy],
         n_draws=int(per_draw.size),
         regressor=gp,
         feature_names=None if names is None else list(names),
+        policy_name=policy,
+        hyperparameters=thetas,
     )

@@ -14,7 +14,8 @@ COLUMNS = (
 
 
 def plot_ranking(selection: Any, ax: Any = None) -> Any:
-    """Grouped bars of the three columns per candidate, each relative to its own minimum."""
+    """Grouped bars of the three columns per candidate, each relative to its own minimum; the
+    title names the choice and the criterion that made it."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -38,8 +39,11 @@ def plot_ranking(selection: Any, ax: Any = None) -> Any:
     ax.set_ylabel("nats above the column's best")
     ax.set_yscale("symlog", linthresh=1.0)
     ax.legend(fontsize=8, frameon=False)
+    criterion = getattr(selection, "criterion", "joint")
     ax.set_title(
-        f"chosen: {selection.chosen} (spectra alone: {selection.spectrum_only_choice})", fontsize=9
+        f"chosen: {selection.chosen} by {criterion} "
+        f"(spectra alone: {selection.spectrum_only_choice})",
+        fontsize=9,
     )
     return ax
 
@@ -119,3 +123,54 @@ def plot_series_selection(selection: Any, axes: Any = None) -> np.ndarray:
     if axes.size == 3:
         plot_feature_property(selection, axes[2], model=selection.spectrum_only_choice)
     return axes
+
+
+def plot_importance(
+    importance: Any, ax: Any = None, *, spectra: bool = True, color: str = "C3"
+) -> Any:
+    """ARD importance of the axis regions drawn under the spectra (the seed paper's Fig. 9).
+
+    The spectra (thin lines, left axis) over the importance density per unit x (each bin's
+    importance over its width, a filled step on a second y axis, drawn beneath them).
+
+    Parameters
+    ----------
+    importance : gp_property.importance.RegionImportance
+        The result of :func:`gp_property.importance.region_importance`.
+    ax : matplotlib Axes, optional
+        Where to draw (a new figure if omitted).
+    spectra : bool
+        Draw the spectra the GP saw.
+    color : str
+        Colour of the importance.
+
+    Returns
+    -------
+    matplotlib Axes
+        The spectra's axes; the importance is on its twin (``ax.twinx()``, the last Axes of
+        ``ax.figure`` after the call).
+    """
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 3.5), layout="constrained")
+    twin = ax.twinx()
+    edges = importance.bin_edges
+    density = importance.bin_importance / np.diff(edges)
+    twin.stairs(density, edges, fill=True, color=color, alpha=0.35, lw=0, label="importance")
+    twin.set_ylim(0.0, 1.05 * float(density.max()) if density.max() > 0 else 1.0)
+    twin.set_ylabel("importance per unit x (1/l^2, normalised)", color=color, fontsize=8)
+    twin.tick_params(axis="y", colors=color, labelsize=8)
+    # the spectra in front of the importance
+    ax.set_zorder(twin.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    if spectra:
+        for row in importance.spectra:
+            ax.plot(importance.x, row, lw=0.6, color="0.25", alpha=0.6)
+    ax.set_xlabel("x")
+    ax.set_ylabel(importance.source, fontsize=8)
+    ax.set_title(
+        f"ARD importance, {importance.n_bins} bins ({importance.x_scaling} input scale)",
+        fontsize=9,
+    )
+    return ax

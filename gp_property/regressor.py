@@ -4,11 +4,14 @@
 conventions the property likelihood relies on:
 
 - inputs are standardised column by column, ``Xs = (X - x_mean) / x_scale``
-  (:class:`~sklearn.preprocessing.StandardScaler`; a constant column keeps scale 1);
+  (:class:`~sklearn.preprocessing.StandardScaler`; a constant column keeps scale 1), or, with
+  ``x_scaling="shared"`` (whole spectra as inputs), centred column by column and divided by one
+  shared scale, so that the kernel sees the Euclidean distance between inputs up to a constant;
 - the target is standardised, ``ys = (y - y_mean) / y_scale`` with the population standard
   deviation (``ddof=0``; a constant target keeps scale 1);
 - the GP models ``ys ~ N(0, K(Xs) + alpha I)`` with the default kernel
-  ``C * RBF(length_scale per feature) + White`` (see :func:`default_kernel`).
+  ``C * RBF(length_scale per feature) + White`` (see :func:`default_kernel`), or one of the
+  isotropic kernels of :func:`distance_kernel`.
 
 In the user's units the model is therefore ``y ~ N(y_mean 1, y_scale^2 (K(Xs) + alpha I))`` and
 ``log p(y) = log p(ys) - n log(y_scale)``: :meth:`PropertyGP.log_marginal_likelihood` reports this
@@ -24,7 +27,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning as SklearnConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel, WhiteKernel
+from sklearn.gaussian_process.kernels import (
+    RBF,
+    ConstantKernel,
+    Kernel,
+    RationalQuadratic,
+    WhiteKernel,
+)
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -34,6 +43,9 @@ from deconv.exceptions import ConvergenceWarning
 CONSTANT_BOUNDS = (1e-3, 1e2)
 LENGTH_SCALE_BOUNDS = (1e-2, 1e3)
 NOISE_BOUNDS = (1e-5, 1e1)
+MIXTURE_BOUNDS = (1e-2, 1e2)  # the rational-quadratic mixture parameter (alpha in scikit-learn)
+KERNELS = ("rbf", "rational_quadratic")
+X_SCALINGS = ("per_feature", "shared")
 
 
 def default_kernel(n_features: int) -> Kernel:
@@ -60,6 +72,57 @@ def default_kernel(n_features: int) -> Kernel:
     signal = ConstantKernel(1.0, CONSTANT_BOUNDS)
     rbf = RBF(np.ones(n_features), LENGTH_SCALE_BOUNDS)
     return signal * rbf + WhiteKernel(0.1, NOISE_BOUNDS)
+
+
+def distance_kernel(kind: str = "rbf") -> Kernel:
+    """An isotropic kernel on the Euclidean distance ``d = ||a - b||`` of standardised inputs.
+
+    - ``"rbf"``: ``ConstantKernel(1) * RBF(1) + WhiteKernel(0.1)``,
+      ``k = c exp(-d^2 / (2 l^2)) + w [a is b]`` (the seed paper's background and PLA cases);
+    - ``"rational_quadratic"``: ``ConstantKernel(1) * RationalQuadratic(1, 1) + WhiteKernel(0.1)``,
+      ``k = c (1 + d^2 / (2 m l^2))^(-m) + w [a is b]`` (the paper's noise case; its
+      ``C0^2, C1, C2`` are ``c, m, l``).
+
+    One length scale for all input dimensions: the kernel of the paper, whose GP input is a whole
+    spectrum. Bounds, in standardised units: ``c`` in (1e-3, 1e2), ``l`` in (1e-2, 1e3), the
+    mixture ``m`` in (1e-2, 1e2) (at the upper bound the kernel is practically the RBF), ``w`` in
+    (1e-5, 10).
+
+    Parameters
+    ----------
+    kind : {"rbf", "rational_quadratic"}
+        The kernel family.
+
+    Returns
+    -------
+    sklearn.gaussian_process.kernels.Kernel
+    """
+    kind = v.check_choice("kind", kind, KERNELS)
+    signal = ConstantKernel(1.0, CONSTANT_BOUNDS)
+    if kind == "rbf":
+        shape: Kernel = RBF(1.0, LENGTH_SCALE_BOUNDS)
+    else:
+        shape = RationalQuadratic(
+            1.0, 1.0, length_scale_bounds=LENGTH_SCALE_BOUNDS, alpha_bounds=MIXTURE_BOUNDS
+        )
+    return signal * shape + WhiteKernel(0.1, NOISE_BOUNDS)
+
+
+class _SharedScaler:
+    """Column means removed, then one scale for every column: the root of the summed column
+    variances (1 when they vanish), so that the standardised inputs have total variance 1 and
+    distances between rows keep their proportions."""
+
+    def fit(self, X: np.ndarray) -> _SharedScaler:
+        self.mean_ = X.mean(axis=0)
+        total = float(np.sqrt(np.sum(X.var(axis=0))))
+        if total <= 10 * np.finfo(float).eps * max(1.0, float(np.max(np.abs(self.mean_)))):
+            total = 1.0
+        self.scale_ = np.full(X.shape[1], total)
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return (X - self.mean_) / self.scale_
 
 
 def _target_scale(y: np.ndarray, mean: float) -> float:
@@ -101,6 +164,12 @@ def bounds_reached(kernel: Kernel) -> list[str]:
     return reached
 
 
+def _expected_bound(entry: str) -> bool:
+    """A length scale, or a rational-quadratic mixture, at its upper bound."""
+    name = entry.split(" at ")[0].split("[")[0].split("__")[-1]
+    return "upper" in entry and name in ("length_scale", "alpha")
+
+
 def _report_fit_warnings(caught: list[warnings.WarningMessage], reached: list[str]) -> None:
     """Re-raise scikit-learn's fit warnings as typed ones; a length scale switched off is fine."""
     for message in caught:
@@ -113,7 +182,9 @@ def _report_fit_warnings(caught: list[warnings.WarningMessage], reached: list[st
             else message.category
         )
         warnings.warn(f"GP hyperparameter fit: {text}", category, stacklevel=3)
-    suspicious = [entry for entry in reached if "length_scale" not in entry or "lower" in entry]
+    # a length scale at its upper bound switches its input off, a rational-quadratic mixture at
+    # its upper bound is the RBF: both are expected
+    suspicious = [entry for entry in reached if not _expected_bound(entry)]
     if suspicious:
         warnings.warn(
             "GP hyperparameters at a bound of the kernel (" + "; ".join(suspicious) + "): the "
@@ -132,6 +203,12 @@ class PropertyGP(RegressorMixin, BaseEstimator):
     kernel : sklearn Kernel, optional
         Covariance on standardised inputs and outputs. ``None`` uses
         :func:`default_kernel` with one length scale per feature.
+    x_scaling : {"per_feature", "shared"}
+        ``"per_feature"``: every input column to mean 0 and variance 1
+        (:class:`~sklearn.preprocessing.StandardScaler`). ``"shared"``: columns centred, then all
+        divided by one scale, the root of the summed column variances (for whole spectra as
+        inputs: distances between spectra keep their proportions, and noise-only points are not
+        blown up to the weight of the peaks).
     alpha : float
         Value added to the diagonal of the kernel matrix (jitter, in standardised units).
     n_restarts_optimizer : int
@@ -148,8 +225,9 @@ class PropertyGP(RegressorMixin, BaseEstimator):
         The kernel with fitted hyperparameters.
     gp_ : GaussianProcessRegressor
         The fitted regressor on standardised data.
-    x_scaler_ : StandardScaler
-        Standardisation of the inputs.
+    x_scaler_ : StandardScaler or shared scaler
+        Standardisation of the inputs (``mean_`` and ``scale_`` per column; with
+        ``x_scaling="shared"`` every entry of ``scale_`` is the one shared scale).
     y_mean_, y_std_ : float
         Standardisation of the target (``y_std_`` is the population standard deviation).
     n_features_in_ : int
@@ -170,12 +248,14 @@ class PropertyGP(RegressorMixin, BaseEstimator):
         self,
         kernel: Kernel | None = None,
         *,
+        x_scaling: str = "per_feature",
         alpha: float = 1e-10,
         n_restarts_optimizer: int = 2,
         random_state: Any = None,
         optimizer: Any = "fmin_l_bfgs_b",
     ) -> None:
         self.kernel = kernel
+        self.x_scaling = x_scaling
         self.alpha = alpha
         self.n_restarts_optimizer = n_restarts_optimizer
         self.random_state = random_state
@@ -195,7 +275,9 @@ class PropertyGP(RegressorMixin, BaseEstimator):
             ``self``.
         """
         X, y = validate_data(self, X, y, y_numeric=True)
-        self.x_scaler_ = StandardScaler().fit(X)
+        v.check_choice("x_scaling", self.x_scaling, X_SCALINGS)
+        scaler = StandardScaler() if self.x_scaling == "per_feature" else _SharedScaler()
+        self.x_scaler_ = scaler.fit(X)
         self.y_mean_ = float(np.mean(y))
         self.y_std_ = _target_scale(y, self.y_mean_)
         kernel = default_kernel(X.shape[1]) if self.kernel is None else self.kernel

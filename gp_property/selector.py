@@ -5,10 +5,22 @@ For candidate models M (K, shape and baseline shared by every sample of the seri
     F_total(M) = sum_i F_i(M) - lambda * log L_prop(M)
 
 where ``F_i`` is the Bayes free energy of sample i's spectrum and ``L_prop`` the Gaussian-process
-likelihood of the measured property given the fitted peaks, averaged over paired posterior
+likelihood of the measured property given the fitted spectra, averaged over paired posterior
 draws. ``lambda`` (``weight``) defaults to 1, which is the exact joint evidence when the property
-depends on the spectra only through the peak parameters; other values are a documented
-heuristic for down- or up-weighting the property.
+depends on the spectra only through the fitted model; other values are a documented heuristic
+for down- or up-weighting the property.
+
+Three criteria rank the same candidates (:data:`CRITERIA`); every table shows all three:
+
+- ``"joint"`` (default): ``F_total`` -- which structure explains the spectra *and* the property;
+- ``"property"``: ``-log L_prop`` alone, the seed paper's property-informed free energy
+  ``FE~(M) = -log E[p(t | Y)]`` (Okubo et al. 2026) -- which structure's fitted spectra are most
+  informative about the property;
+- ``"spectrum"``: ``sum_i F_i`` -- the spectra alone.
+
+The seed paper's configuration is ``features="predictive_spectrum"``,
+``kernel="rational_quadratic"`` (its noise case; ``"rbf"`` for its background and PLA cases),
+``policy="per_draw"``, ``criterion="property"``.
 """
 
 from __future__ import annotations
@@ -24,9 +36,19 @@ import pandas as pd
 from deconv import _validation as v
 from deconv.spectrum import SpectrumSeries
 
-__all__ = ["Candidate", "SampleEvidence", "SeriesSelection", "select_series"]
+__all__ = [
+    "CRITERIA",
+    "Candidate",
+    "SampleEvidence",
+    "SeriesSelection",
+    "rank_table",
+    "select_series",
+]
 
 EVIDENCE_STARTS = 384  # deconv.selection.EVIDENCE_STARTS, kept literal: importing it loads JAX
+CRITERIA = {"joint": "F_total", "property": "neg_log_L_prop", "spectrum": "sum_F"}
+KERNELS = ("rbf", "rational_quadratic")  # gp_property.regressor.KERNELS (sklearn loads late)
+POLICY_NAMES = ("fixed", "per_draw")  # gp_property.likelihood.POLICIES
 
 
 @dataclass(frozen=True)
@@ -75,17 +97,22 @@ def _property(series: SpectrumSeries, properties: Any) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class SeriesSelection:
-    """Candidates ranked by F_total, with the spectrum-only and property terms beside it.
+    """Candidates ranked by the chosen criterion, with all three criteria side by side.
 
     Attributes
     ----------
     table : pandas.DataFrame
-        One row per candidate, best F_total first: ``sum_F`` and its se, ``neg_log_L_prop``
-        and its se, ``F_total`` and its se, ``probability`` (from F_total) and
-        ``spectrum_only_probability`` (from sum_F), plus ``weight`` and ``cold_restarts``
-        (samples whose warm-started run did not mix and was redone cold).
+        One row per candidate, best under ``criterion`` first: ``sum_F`` and its se,
+        ``neg_log_L_prop`` and its se, ``F_total`` and its se; the model probabilities of each
+        criterion, ``probability_joint`` (from F_total), ``probability_property`` (from
+        -log L_prop) and ``probability_spectrum`` (from sum_F); ``probability`` (that of the
+        criterion in use) and ``spectrum_only_probability`` (= ``probability_spectrum``), kept
+        for compatibility; ``criterion``, ``gp_input``, ``gp_kernel`` and ``gp_policy`` (the
+        settings behind the property term), ``weight`` and ``cold_restarts`` (samples whose
+        warm-started run did not mix and was redone cold). ``table.attrs["policy"]`` holds
+        the policy in words.
     chosen : str
-        The label of the candidate with the lowest F_total.
+        The label of the best candidate under ``criterion``.
     spectrum_only_choice : str
         The label that sum_F alone would choose.
     evidences : dict
@@ -95,10 +122,16 @@ class SeriesSelection:
     features : dict
         Per candidate, the :class:`gp_property.features.FeatureDraws`.
     policy : str
-        The GP hyperparameter policy.
+        The GP hyperparameter policy, in words (for ``"per_draw"``, with why it is
+        optimistic).
     failures : dict
         Per candidate whose free energy failed on some samples, sample id -> reason (such a
         candidate has NaN columns and is ranked last).
+    criterion : str
+        The criterion that ranked the table and chose (``"joint"``, ``"property"`` or
+        ``"spectrum"``).
+    choices : dict
+        The choice of every criterion, criterion -> label.
     """
 
     table: pd.DataFrame
@@ -110,6 +143,8 @@ class SeriesSelection:
     properties: np.ndarray
     policy: str
     failures: dict[str, dict[str, str]] = field(default_factory=dict)
+    criterion: str = "joint"
+    choices: dict[str, str] = field(default_factory=dict)
 
     def plot(self, axes: Any = None) -> np.ndarray:
         """Ranking of the three columns, and feature against property with the GP band for
@@ -120,15 +155,64 @@ class SeriesSelection:
         return plot_series_selection(self, axes=axes)
 
     def _repr_html_(self) -> str:
-        return f"<h4>Property-informed selection: chosen {self.chosen}</h4>" + self.table.to_html(
-            index=False, float_format=lambda f: f"{f:.4g}"
+        import html
+
+        head = (
+            f"<h4>Property-informed selection: chosen {html.escape(self.chosen)} "
+            f"(criterion {self.criterion})</h4><p>GP policy: {html.escape(self.policy)}</p>"
         )
+        return head + self.table.to_html(index=False, float_format=lambda f: f"{f:.4g}")
 
 
 def _probabilities(values: np.ndarray) -> np.ndarray:
-    from deconv.selection import model_probabilities
+    """Model probabilities proportional to ``exp(-value)`` over the finite values (equal
+    priors, log-sum-exp safe); NaN where the value is not finite."""
+    out = np.full(values.size, np.nan)
+    finite = np.isfinite(values)
+    if finite.any():
+        weights = np.exp(-(values[finite] - values[finite].min()))
+        out[finite] = weights / weights.sum()
+    return out
 
-    return model_probabilities(values, np.zeros(values.size))
+
+def rank_table(table: pd.DataFrame, criterion: str = "joint") -> pd.DataFrame:
+    """Sort a candidate table by a criterion and add every criterion's model probabilities.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        One row per candidate with columns ``model``, ``sum_F``, ``neg_log_L_prop`` and
+        ``F_total`` (NaN for a failed candidate, ranked last).
+    criterion : {"joint", "property", "spectrum"}
+        Rank by ``F_total``, ``neg_log_L_prop`` or ``sum_F`` (lowest first).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A sorted copy with ``probability_joint``, ``probability_property``,
+        ``probability_spectrum`` (each proportional to ``exp(-column)``, equal model priors),
+        ``probability`` (that of ``criterion``), ``spectrum_only_probability`` (=
+        ``probability_spectrum``) and a ``criterion`` column.
+    """
+    v.check_choice("criterion", criterion, CRITERIA)
+    ranked = table.sort_values(CRITERIA[criterion], kind="stable", na_position="last")
+    ranked = ranked.reset_index(drop=True)
+    for name, column in CRITERIA.items():
+        ranked[f"probability_{name}"] = _probabilities(ranked[column].to_numpy(dtype=float))
+    ranked["probability"] = ranked[f"probability_{criterion}"]
+    ranked["spectrum_only_probability"] = ranked["probability_spectrum"]
+    ranked["criterion"] = criterion
+    return ranked
+
+
+def _choices(table: pd.DataFrame) -> dict[str, str]:
+    """The best label under every criterion (the first row where all are NaN)."""
+    out = {}
+    for name, column in CRITERIA.items():
+        values = table[column].to_numpy(dtype=float)
+        best = int(np.nanargmin(values)) if np.isfinite(values).any() else 0
+        out[name] = str(table["model"].iloc[best])
+    return out
 
 
 def select_series(
@@ -136,8 +220,12 @@ def select_series(
     properties: str | Sequence[float],
     candidates: Sequence[Candidate | Mapping | int],
     *,
-    features: Sequence[str] = ("area",),
+    features: str | Sequence[str] = ("area",),
     peaks: Sequence[int] | None = None,
+    region: Sequence[float] | None = None,
+    kernel: str = "rbf",
+    policy: str = "fixed",
+    criterion: str = "joint",
     weight: float = 1.0,
     key: int = 0,
     priors: Any = None,
@@ -153,7 +241,7 @@ def select_series(
     chunk_size: int | None = None,
     progress: bool = True,
 ) -> SeriesSelection:
-    """Rank candidate structures by spectra *and* a measured property.
+    """Rank candidate structures by spectra and a measured property, under a chosen criterion.
 
     Parameters
     ----------
@@ -163,13 +251,36 @@ def select_series(
         A column of ``series.properties``, or one value per sample.
     candidates : sequence of Candidate, dict or int
         Structures to compare (a dict holds Candidate's fields; an int is a peak count).
-    features : sequence of str
-        Peak features fed to the GP (see :func:`gp_property.features.feature_draws`);
-        default: every peak's area.
+    features : str or sequence of str
+        The GP input (see :func:`gp_property.features.feature_draws`): peak features (default:
+        every peak's area), or alone ``"predictive_spectrum"`` (each sample's posterior
+        predictive spectrum ``Y ~ p(Y | theta)``, a posterior draw plus fresh noise, the seed
+        paper's input) or ``"noise_free_spectrum"`` (the mean curve of each posterior draw).
     peaks : sequence of int, optional
         1-based peaks whose features are used (default all).
+    region : (float, float), optional
+        ``(xmin, xmax)``: a spectrum input keeps only the axis points inside (default the
+        whole axis); only with a spectrum input.
+    kernel : {"rbf", "rational_quadratic"}
+        The GP kernel family, times a constant, plus white noise (scikit-learn kernels). With
+        peak features ``"rbf"`` has one length scale per standardised feature
+        (:func:`gp_property.regressor.default_kernel`) and ``"rational_quadratic"`` one for
+        all; with a spectrum input both act on the Euclidean distance between spectra (columns
+        centred, one shared scale; :func:`gp_property.regressor.distance_kernel`).
+    policy : {"fixed", "per_draw"}
+        GP hyperparameters: ``"fixed"`` fits them once by maximum marginal likelihood on the
+        posterior-mean inputs and holds them across draws (specbayes' default); ``"per_draw"``
+        refits them on every paired draw (the seed paper's empirical Bayes; optimistic: each
+        draw gets the hyperparameters that make it look best, so the average over draws is
+        biased upwards; one GP fit per draw). See
+        :func:`gp_property.likelihood.property_log_likelihood`.
+    criterion : {"joint", "property", "spectrum"}
+        What ranks the table and picks ``chosen``: ``F_total`` (default), ``-log L_prop``
+        alone (the seed paper's FE~) or ``sum_F``. All three columns, their standard errors
+        and their model probabilities are in the table whatever the choice.
     weight : float
-        Weight lambda of the property term (default 1: the exact joint evidence).
+        Weight lambda of the property term in ``F_total`` (default 1: the exact joint
+        evidence).
     key : int
         Seed, in ``[0, 2**32)``; each sample and candidate gets its own stream.
     priors, sigma
@@ -180,7 +291,8 @@ def select_series(
         Multi-start MAP starts per sample (default 384, as :func:`deconv.free_energy` and
         the batch: surplus-peak models need them).
     n_pairs : int, optional
-        Paired draws averaged in the property likelihood.
+        Paired draws averaged in the property likelihood (with a spectrum input, also the
+        draws extracted per sample).
     warm_start : bool
         Under each candidate, start every sample's replica exchange where the previous
         sample's ended (its replicas, ladder and metric), with a warm-up of ``warm_warmup``
@@ -224,19 +336,30 @@ def select_series(
     Raises
     ------
     TypeError, ValueError
-        A bad argument, before any fitting: unknown features, a peak index beyond a
+        A bad argument, before any fitting: unknown features, a spectrum input beside other
+        features, a region without a spectrum input or with fewer than 2 axis points, an
+        unknown kernel, policy or criterion, a peak index beyond a
         candidate's peak count, ``n_pairs`` or ``n_starts`` below 1, a key outside
         ``[0, 2**32)``, an unknown ``sampler`` setting, a candidate model that one of the
         spectra cannot take (e.g. too few points).
     """
-    from gp_property.features import feature_draws
-    from gp_property.likelihood import POLICY, property_log_likelihood
+    from gp_property.features import feature_draws, is_spectrum_input
+    from gp_property.likelihood import POLICIES, property_log_likelihood
 
-    t, weight, chosen_candidates, warm_warmup = _check_request(
-        series, properties, candidates, features=features, peaks=peaks, weight=weight,
+    t, weight, chosen_candidates, warm_warmup, names = _check_request(
+        series, properties, candidates, features=features, peaks=peaks, region=region,
+        kernel=kernel, policy=policy, criterion=criterion, weight=weight,
         key=key, priors=priors, sigma=sigma, sampler=sampler, n_starts=n_starts,
         n_pairs=n_pairs, warm_start=warm_start, warm_warmup=warm_warmup, progress=progress,
     )  # fmt: skip
+    spectra = is_spectrum_input(names)
+    regressor = _regressor(spectra, kernel, key)
+    settings = {
+        "criterion": criterion,
+        "gp_input": _input_label(names, region),
+        "gp_kernel": _kernel_label(spectra, kernel),
+        "gp_policy": policy,
+    }
     options = {
         "priors": priors, "sigma": sigma, "sampler": dict(sampler or {}),
         "n_starts": n_starts, "warm_start": warm_start, "warm_warmup": warm_warmup,
@@ -253,36 +376,65 @@ def select_series(
         failures = {e.sample_id: e.reason for e in per_sample if e.fit is None}
         if failures:
             failed[candidate.label] = failures
-            rows.append({**_failed_row(candidate, weight), "cold_restarts": restarts})
+            failed_row = _failed_row(candidate, weight)
+            rows.append({**failed_row, **settings, "cold_restarts": restarts})
             continue
         draws = feature_draws(
             [e.fit for e in per_sample],
-            features=features,
+            features=names,
             peaks=peaks,
+            region=region,
+            n_draws=n_pairs if spectra else None,
             sample_ids=series.sample_ids,
             seed=key,
         )
-        likelihood = property_log_likelihood(draws, t, n_pairs=n_pairs, seed=key)
+        likelihood = property_log_likelihood(
+            draws, t, regressor=regressor, policy=policy, n_pairs=n_pairs, seed=key
+        )
         likelihoods[candidate.label] = likelihood
         all_features[candidate.label] = draws
-        rows.append({**_row(candidate, per_sample, likelihood, weight), "cold_restarts": restarts})
+        row = _row(candidate, per_sample, likelihood, weight)
+        rows.append({**row, **settings, "cold_restarts": restarts})
     _warn_failed(failed)
-    table = pd.DataFrame(rows).sort_values("F_total", kind="stable", na_position="last")
-    table = table.reset_index(drop=True)
-    table["probability"] = _probabilities(table["F_total"].to_numpy())
-    table["spectrum_only_probability"] = _probabilities(table["sum_F"].to_numpy())
-    spectrum_only = table.loc[table["sum_F"].idxmin(), "model"]
+    table = rank_table(pd.DataFrame(rows), criterion)
+    table.attrs["policy"] = POLICIES[policy]
+    choices = _choices(table)
     return SeriesSelection(
         table=table,
         chosen=str(table["model"].iloc[0]),
-        spectrum_only_choice=str(spectrum_only),
+        spectrum_only_choice=choices["spectrum"],
         evidences=evidences,
         property_likelihoods=likelihoods,
         features=all_features,
         properties=t,
-        policy=POLICY,
+        policy=POLICIES[policy],
         failures=failed,
+        criterion=criterion,
+        choices=choices,
     )
+
+
+def _regressor(spectra: bool, kernel: str, seed: int) -> Any:
+    """The template GP of the property term."""
+    from gp_property.regressor import PropertyGP, distance_kernel
+
+    if spectra:
+        return PropertyGP(distance_kernel(kernel), x_scaling="shared", random_state=seed)
+    if kernel == "rbf":
+        return PropertyGP(random_state=seed)  # default_kernel: one length scale per feature
+    return PropertyGP(distance_kernel(kernel), random_state=seed)
+
+
+def _input_label(names: Sequence[str], region: Any) -> str:
+    label = "+".join(names)
+    if region is not None:
+        label += f" on [{float(region[0]):g}, {float(region[1]):g}]"
+    return label
+
+
+def _kernel_label(spectra: bool, kernel: str) -> str:
+    """``rbf-ard`` (one length scale per peak feature), else the kernel's name."""
+    return "rbf-ard" if kernel == "rbf" and not spectra else kernel
 
 
 @dataclass(frozen=True)
@@ -383,6 +535,10 @@ def _check_request(
     *,
     features: Any,
     peaks: Any,
+    region: Any,
+    kernel: Any,
+    policy: Any,
+    criterion: Any,
     weight: Any,
     key: Any,
     priors: Any,
@@ -393,17 +549,22 @@ def _check_request(
     warm_start: Any,
     warm_warmup: Any,
     progress: Any,
-) -> tuple[np.ndarray, float, list[Candidate], int]:
+) -> tuple[np.ndarray, float, list[Candidate], int, tuple[str, ...]]:
     """Every argument check of :func:`select_series`, before any fitting.
 
     Builds each candidate's model for every spectrum (cheap: no compilation), so that a bad
     candidate, prior, noise level or a spectrum too short for a model fails here, not after
     the free energies of the candidates before it. Returns the property, the weight, the
-    candidates and the warm-up.
+    candidates, the warm-up and the feature names.
     """
     from deconv.evidence import check_sampler
     from deconv.inference import make_problem
-    from gp_property.features import _check_features, _check_n_components, _check_peaks
+    from gp_property.features import (
+        _check_features,
+        _check_n_components,
+        _check_peaks,
+        check_region_for,
+    )
 
     if not isinstance(series, SpectrumSeries):
         v.fail("series", "be a deconv.SpectrumSeries", type(series).__name__, error=TypeError)
@@ -415,6 +576,10 @@ def _check_request(
     names = _check_features(features)
     if "projection" in names:  # feature_draws' default number of components
         _check_n_components(2, len(series), series.n_points)
+    check_region_for(names, region, np.asarray(series.x))
+    v.check_choice("kernel", kernel, KERNELS)
+    v.check_choice("policy", policy, POLICY_NAMES)
+    v.check_choice("criterion", criterion, CRITERIA)
     for candidate in chosen:
         _check_peaks(peaks, v.check_positive_int("n_peaks", candidate.n_peaks), candidate.label)
     v.check_seed("key", key)
@@ -431,7 +596,7 @@ def _check_request(
                 spectrum, candidate.n_peaks, shape=candidate.shape,
                 baseline=candidate.baseline, priors=priors, sigma=sigma,
             )  # fmt: skip
-    return t, weight, chosen, warm_warmup
+    return t, weight, chosen, warm_warmup, names
 
 
 def _row(candidate: Candidate, per_sample: list, likelihood: Any, weight: float) -> dict:

@@ -245,7 +245,7 @@ def series():
     ],
 )
 def test_select_series_checks_before_fitting(monkeypatch, series, kwargs, error, message):
-    monkeypatch.setattr(gp_selector, "_sample_free_energy", _too_late)
+    monkeypatch.setattr(gp_selector, "_series_free_energies", _too_late)
     candidates = [Candidate(1, "gaussian", "none"), Candidate(2, "gaussian", "none")]
     if error is None:  # valid: reaches the fits
         with pytest.raises(AssertionError, match="too late"):
@@ -257,7 +257,7 @@ def test_select_series_checks_before_fitting(monkeypatch, series, kwargs, error,
 
 
 def test_select_series_checks_every_candidate_model_before_fitting(monkeypatch, series):
-    monkeypatch.setattr(gp_selector, "_sample_free_energy", _too_late)
+    monkeypatch.setattr(gp_selector, "_series_free_energies", _too_late)
     candidates = [Candidate(1, "gaussian", "none"), Candidate(20, "gaussian", "none")]
     with pytest.raises(ValueError, match="spectrum must have more points than the model"):
         select_series(series, "rate", candidates, progress=False)

@@ -208,6 +208,37 @@ def test_bounds_reached_of_a_kernel_set_by_hand():
     ]
 
 
+def test_shared_input_scaling_keeps_distances_in_proportion(data):
+    Z, t = data
+    gp = PropertyGP(x_scaling="shared", random_state=0).fit(Z, t)
+    shared = np.sqrt(np.sum(Z.var(axis=0)))
+    np.testing.assert_allclose(gp.x_scaler_.mean_, Z.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(gp.x_scaler_.scale_, [shared, shared], rtol=1e-12)
+    # the standardised inputs have total variance 1
+    zs = gp.x_scaler_.transform(Z)
+    assert np.sum(zs.var(axis=0)) == pytest.approx(1.0, rel=1e-12)
+    assert gp.log_marginal_likelihood() == pytest.approx(hand_density_from(gp, Z, t), abs=1e-8)
+    constant = PropertyGP(x_scaling="shared", optimizer=None).fit(np.ones((5, 3)), np.arange(5.0))
+    np.testing.assert_array_equal(constant.x_scaler_.scale_, np.ones(3))
+    with pytest.raises(ValueError, match="x_scaling must be one of"):
+        PropertyGP(x_scaling="global").fit(Z, t)
+
+
+def test_a_rational_quadratic_mixture_at_its_upper_bound_is_expected():
+    from gp_property.regressor import _expected_bound
+
+    assert _expected_bound("k1__k2__alpha at upper bound 100")
+    assert _expected_bound("k1__k2__length_scale[3] at upper bound 1000")
+    assert not _expected_bound("k1__k2__alpha at lower bound 0.01")
+    assert not _expected_bound("k2__noise_level at lower bound 1e-05")
+    assert not _expected_bound("k1__k1__constant_value at upper bound 100")
+
+
+@pytest.mark.slow
+def test_estimator_checks_pass_with_shared_input_scaling():
+    check_estimator(PropertyGP(n_restarts_optimizer=0, x_scaling="shared"))
+
+
 @pytest.mark.slow
 def test_estimator_checks_pass_with_defaults():
     """The full default configuration (2 optimiser restarts)."""
@@ -289,6 +320,8 @@ def test_property_likelihood_validation(data):
         property_log_likelihood(draws, t, regressor=object())
     with pytest.raises(ValueError, match="n_pairs must be >= 1"):
         property_log_likelihood(draws, t, n_pairs=0)
+    with pytest.raises(ValueError, match=r"policy must be one of \('fixed', 'per_draw'\)"):
+        property_log_likelihood(draws, t, policy="paper")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,5 +489,7 @@ def test_import_is_lazy_and_exports_resolve():
     import gp_property
 
     assert gp_property.PropertyGP is PropertyGP
+    for name in ("distance_kernel", "rank_table", "region_importance", "plot_importance"):
+        assert name in gp_property.__all__ and callable(getattr(gp_property, name))
     with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
         gp_property.nothing  # noqa: B018
