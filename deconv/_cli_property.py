@@ -17,7 +17,14 @@ from deconv import _validation as v
 from deconv._cli_input import choices, parse_peaks
 from deconv._files import atomic_write_text
 
-FEATURES = ("area", "height", "centre", "fwhm", "area_ratio", "projection")
+# copies of gp_property's names (importing it loads scikit-learn); a test checks they agree
+FEATURES = (
+    "area", "height", "centre", "fwhm", "area_ratio", "projection",
+    "predictive_spectrum", "noise_free_spectrum",
+)  # fmt: skip
+CRITERIA = ("joint", "property", "spectrum")
+KERNELS = ("rbf", "rational_quadratic")
+POLICIES = ("fixed", "per_draw")
 
 
 def add_property_parser(commands: Any) -> None:
@@ -50,8 +57,34 @@ def add_property_parser(commands: Any) -> None:
     prop.add_argument(
         "--features",
         default="area",
-        help="comma-separated features: area, height, centre, fwhm, area_ratio, projection "
-        "(default %(default)s)",
+        help="comma-separated peak features (area, height, centre, fwhm, area_ratio, "
+        "projection) or one whole-spectrum input: predictive_spectrum (the seed paper's) or "
+        "noise_free_spectrum (default %(default)s)",
+    )
+    prop.add_argument(
+        "--region",
+        nargs=2,
+        type=float,
+        default=None,
+        metavar=("XMIN", "XMAX"),
+        help="with a spectrum input: the x region handed to the GP",
+    )
+    prop.add_argument(
+        "--kernel", choices=KERNELS, default="rbf", help="GP kernel (default %(default)s)"
+    )
+    prop.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default="fixed",
+        help="GP hyperparameters fitted once and held fixed (default), or refitted on every "
+        "draw as in the seed paper (optimistic)",
+    )
+    prop.add_argument(
+        "--criterion",
+        choices=CRITERIA,
+        default="joint",
+        help="rank by F_total (joint, default), by -log L_prop alone (property: the seed "
+        "paper's) or by sum F (spectrum)",
     )
     prop.add_argument(
         "--peaks", default=None, help='1-based peaks, e.g. "1,2" or "2-3" (default all)'
@@ -176,8 +209,17 @@ def command_property(args: argparse.Namespace, out: Path) -> int:
     prop, how = _property_table(args.table, args.column, args.id_column, samples)
     matched = {label: _matched_ids(store, list(prop.index)) for label, store in stores.items()}
 
-    from gp_property.features import feature_draws
+    from gp_property.features import _check_features, feature_draws, is_spectrum_input
+    from gp_property.likelihood import POLICIES as POLICY_TEXT
     from gp_property.likelihood import property_log_likelihood
+    from gp_property.selector import property_gp, rank_table
+
+    names = _check_features(features)
+    region = None if args.region is None else tuple(args.region)
+    regressor, settings = property_gp(
+        names, region, args.kernel, args.policy, args.criterion, args.seed
+    )
+    spectra = is_spectrum_input(names)
 
     rows = []
     for label, store in stores.items():
@@ -185,9 +227,22 @@ def command_property(args: argparse.Namespace, out: Path) -> int:
         fits = [store.load_fit(i) for i in tqdm(ids, desc=label, disable=not args.progress)]
         try:
             draws = feature_draws(
-                fits, features=features, peaks=peaks, n_draws=args.draws, sample_ids=ids
+                fits,
+                features=names,
+                peaks=peaks,
+                region=region,
+                n_draws=args.draws,
+                sample_ids=ids,
+                seed=args.seed,
             )
-            result = property_log_likelihood(draws, prop.loc[ids], seed=args.seed)
+            result = property_log_likelihood(
+                draws,
+                prop.loc[ids],
+                regressor=regressor,
+                policy=args.policy,
+                n_pairs=args.draws if spectra else None,
+                seed=args.seed,
+            )
         except (ValueError, TypeError) as error:
             raise ValueError(f"model {label}: {error}") from error
         sum_f = _free_energy_sum(store, ids)
@@ -201,13 +256,21 @@ def command_property(args: argparse.Namespace, out: Path) -> int:
                 "neg_log_L_prop_se": result.se,
                 "sum_F": sum_f,
                 "F_total": sum_f - result.log_likelihood if math.isfinite(sum_f) else math.nan,
+                **settings,
             }
         )
     table = pd.DataFrame(rows)
-    rank = "F_total" if table["F_total"].notna().all() else "neg_log_L_prop"
-    table = table.sort_values(rank, kind="stable").reset_index(drop=True)
+    criterion = args.criterion
+    if criterion != "property" and not table["sum_F"].notna().all():
+        print(
+            f"no stored free energies: ranked by -log L_prop (criterion property, not {criterion})"
+        )
+        criterion = "property"
+    table = rank_table(table, criterion)
+    rank = {"joint": "F_total", "property": "neg_log_L_prop", "spectrum": "sum_F"}[criterion]
     path = atomic_write_text(out / "property.csv", table.to_csv(index=False, lineterminator="\n"))
     print(f"property {args.column} from {args.table}: {how}")
     print(table.to_string(index=False, float_format=lambda f: f"{f:.6g}"))
-    print(f"\nranked by {rank}; wrote {path}")
+    print(f"\nranked by {rank} (criterion {criterion}); {POLICY_TEXT[args.policy]}")
+    print(f"wrote {path}")
     return 0

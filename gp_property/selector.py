@@ -41,6 +41,7 @@ __all__ = [
     "Candidate",
     "SampleEvidence",
     "SeriesSelection",
+    "property_gp",
     "rank_table",
     "select_series",
 ]
@@ -353,13 +354,7 @@ def select_series(
         n_pairs=n_pairs, warm_start=warm_start, warm_warmup=warm_warmup, progress=progress,
     )  # fmt: skip
     spectra = is_spectrum_input(names)
-    regressor = _regressor(spectra, kernel, key)
-    settings = {
-        "criterion": criterion,
-        "gp_input": _input_label(names, region),
-        "gp_kernel": _kernel_label(spectra, kernel),
-        "gp_policy": policy,
-    }
+    regressor, settings = property_gp(names, region, kernel, policy, criterion, key)
     options = {
         "priors": priors, "sigma": sigma, "sampler": dict(sampler or {}),
         "n_starts": n_starts, "warm_start": warm_start, "warm_warmup": warm_warmup,
@@ -412,6 +407,39 @@ def select_series(
         criterion=criterion,
         choices=choices,
     )
+
+
+def property_gp(
+    names: Sequence[str], region: Any, kernel: str, policy: str, criterion: str, seed: int
+) -> tuple[Any, dict[str, str]]:
+    """The template GP of the property term and the table columns that describe the choice.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Checked feature names (peak features, or one whole-spectrum input).
+    region : (float, float) or None
+        The x region of a spectrum input.
+    kernel, policy, criterion : str
+        As in :func:`select_series`.
+    seed : int
+        Seed of the GP optimiser's restarts.
+
+    Returns
+    -------
+    (PropertyGP, dict)
+        The regressor, and ``criterion``, ``gp_input``, ``gp_kernel`` and ``gp_policy``.
+    """
+    from gp_property.features import is_spectrum_input
+
+    spectra = is_spectrum_input(names)
+    settings = {
+        "criterion": criterion,
+        "gp_input": _input_label(names, region),
+        "gp_kernel": _kernel_label(spectra, kernel),
+        "gp_policy": policy,
+    }
+    return _regressor(spectra, kernel, seed), settings
 
 
 def _regressor(spectra: bool, kernel: str, seed: int) -> Any:

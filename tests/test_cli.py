@@ -628,3 +628,27 @@ def test_reading_options_are_checked_before_any_work(tmp_path, capsys):
     assert "--sigma data must come with --sigma-column" in capsys.readouterr().err
     assert cli.main(["fit", str(table), "--precorrect", "asls:lam"]) == 2
     assert "--precorrect must read METHOD:KEY=VALUE" in capsys.readouterr().err
+
+
+def test_property_takes_the_seed_paper_s_configuration(batch_store, tmp_path, capsys):
+    from deconv import _cli_property
+    from gp_property import features, regressor, selector
+
+    assert set(_cli_property.FEATURES) == set(features.FEATURES)
+    assert _cli_property.CRITERIA == tuple(selector.CRITERIA)
+    assert _cli_property.KERNELS == regressor.KERNELS == selector.KERNELS
+    assert _cli_property.POLICIES == selector.POLICY_NAMES
+    store, table_file, _ = batch_store
+    argv = ["property", str(store), "--property", str(table_file), "--column", "property"]
+    argv += ["--no-progress", "--features", "predictive_spectrum", "--kernel"]
+    argv += ["rational_quadratic", "--policy", "per_draw", "--criterion", "property"]
+    assert cli.main([*argv, "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "ranked by neg_log_L_prop (criterion property)" in printed
+    assert "refit" in printed.lower()  # the per-draw policy says what it does
+    table = pd.read_csv(tmp_path / "property.csv")
+    assert (table["gp_input"] == "predictive_spectrum").all()
+    assert (table["gp_kernel"] == "rational_quadratic").all()
+    assert (table["gp_policy"] == "per_draw").all() and (table["criterion"] == "property").all()
+    assert table["neg_log_L_prop"].is_monotonic_increasing
+    assert table["probability_property"].sum() == pytest.approx(1.0)
