@@ -483,5 +483,5 @@ def fit(
         key=ppc_key,
         wall_time=time.perf_counter() - started,
     )
-    warn_on_poor_diagnostics(result, stacklevel=2)
+    warn_on_poor_diagnostics(result)
     return result

@@ -212,9 +212,9 @@ def convergence_problems(diagnostics: dict[str, Any]) -> list[str]:
     return problems
 
 
-def warn_on_poor_diagnostics(result: Fit, *, stacklevel: int = 2) -> None:
+def warn_on_poor_diagnostics(result: Fit) -> None:
     """Emit a :class:`ConvergenceWarning` naming every failed check, then
-    :func:`warn_on_misfit`."""
+    :func:`warn_on_misfit`; both point at the user's line."""
     problems = convergence_problems(result.diagnostics)
     if problems:
         warnings.warn(
@@ -223,7 +223,7 @@ def warn_on_poor_diagnostics(result: Fit, *, stacklevel: int = 2) -> None:
             + ". Run longer chains (num_warmup, num_samples), raise target_accept, or check "
             "whether the posterior is multimodal (see Fit.optima).",
             ConvergenceWarning,
-            stacklevel=stacklevel + 1,
+            stacklevel=v.caller_stacklevel(),
         )
     warn_on_misfit(result)
 

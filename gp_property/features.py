@@ -283,7 +283,7 @@ def _pair(
             f"samples have {min(counts)} to {max(counts)} posterior draws; "
             f"pairing uses at most the minimum, {min(counts)}"
         )
-        warnings.warn(note, SpecbayesWarning, stacklevel=3)
+        warnings.warn(note, SpecbayesWarning, stacklevel=v.caller_stacklevel())
         text += f" ({note})"
     return index, text
 

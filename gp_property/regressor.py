@@ -181,7 +181,7 @@ def _report_fit_warnings(caught: list[warnings.WarningMessage], reached: list[st
             if issubclass(message.category, SklearnConvergenceWarning)
             else message.category
         )
-        warnings.warn(f"GP hyperparameter fit: {text}", category, stacklevel=3)
+        warnings.warn(f"GP hyperparameter fit: {text}", category, stacklevel=v.caller_stacklevel())
     # a length scale at its upper bound switches its input off, a rational-quadratic mixture at
     # its upper bound is the RBF: both are expected
     suspicious = [entry for entry in reached if not _expected_bound(entry)]
@@ -191,7 +191,7 @@ def _report_fit_warnings(caught: list[warnings.WarningMessage], reached: list[st
             "property likelihood is computed at these values; a white-noise level at its lower "
             "bound means the features interpolate the property",
             ConvergenceWarning,
-            stacklevel=3,
+            stacklevel=v.caller_stacklevel(),
         )
 
 
