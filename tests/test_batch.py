@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 
 import datasets
-from deconv import SpectrumSeries, batch, cli, fit
+from deconv import SpectrumSeries, batch, fit
 from deconv._arviz import az
 from deconv.exceptions import EvidenceWarning
 from deconv.io import write_series, write_spectrum
 from deconv.store import SUMMARY, ResultStore
+from specbayes import cli
 
 N_SPECTRA, CHUNK = 12, 4  # three chunks; every batch below reuses this vmap width
 MODEL = {"shape": "gaussian", "baseline": "linear"}

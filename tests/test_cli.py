@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deconv import cli
+from specbayes import cli
 
 
 def test_demo_writes_figure_table_report_and_posterior(tmp_path, capsys):
@@ -79,7 +79,7 @@ def test_invalid_option_is_rejected_by_the_parser(capsys):
 
 def test_console_script_help_runs_through_the_entry_point():
     result = subprocess.run(
-        [sys.executable, "-m", "deconv.cli", "--help"],
+        [sys.executable, "-m", "specbayes.cli", "--help"],
         capture_output=True,
         text=True,
         check=True,
@@ -349,7 +349,7 @@ def test_select_starts_default_matches_the_library(capsys):
 
 
 def test_importing_the_command_line_does_not_import_jax():
-    code = "import sys, deconv.cli; print('jax' in sys.modules)"
+    code = "import sys, specbayes.cli; print('jax' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False"
 
@@ -631,11 +631,11 @@ def test_reading_options_are_checked_before_any_work(tmp_path, capsys):
 
 
 def test_property_takes_the_seed_paper_s_configuration(batch_store, tmp_path, capsys):
-    from deconv import _cli_property
     from gp_property import features, regressor, selector
+    from specbayes import _property_command as _cli_property
 
     assert set(_cli_property.FEATURES) == set(features.FEATURES)
-    assert _cli_property.CRITERIA == tuple(selector.CRITERIA)
+    assert tuple(selector.CRITERIA) == _cli_property.CRITERIA
     assert _cli_property.KERNELS == regressor.KERNELS == selector.KERNELS
     assert _cli_property.POLICIES == selector.POLICY_NAMES
     store, table_file, _ = batch_store

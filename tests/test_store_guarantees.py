@@ -473,7 +473,7 @@ def test_9_a_nan_row_of_a_series_is_one_failure_not_a_stopped_batch(reference, s
 
 
 def test_9_cli_a_nan_cell_in_a_wide_table_fails_that_sample_only(series, tmp_path, capsys):
-    from deconv import cli
+    from specbayes import cli
 
     table, out = tmp_path / "series.csv", tmp_path / "out"
     write_series(series, table)
@@ -493,7 +493,7 @@ def test_9_cli_a_nan_cell_in_a_wide_table_fails_that_sample_only(series, tmp_pat
 
 
 def test_cli_a_full_disk_is_one_line_and_exit_4(series, small_disk, tmp_path, capsys):
-    from deconv import cli
+    from specbayes import cli
 
     table = tmp_path / "series.csv"
     write_series(series, table)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from deconv import _validation as v
-from deconv._cli_input import choices, parse_peaks
 from deconv._files import atomic_write_text
+from specbayes._options import choices, parse_peaks
 
 # copies of gp_property's names (importing it loads scikit-learn); a test checks they agree
 FEATURES = (

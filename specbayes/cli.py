@@ -47,12 +47,13 @@ from pathlib import Path
 from typing import Any
 
 from deconv import _validation as v
-from deconv._cli_exit import (
+from deconv._files import atomic_write, atomic_write_text
+from specbayes._exit_codes import (
     EXIT_CODES,
     EXIT_USAGE,
     report_failure,
 )
-from deconv._cli_input import (
+from specbayes._options import (
     add_input_options,
     choices,
     crop,
@@ -63,8 +64,7 @@ from deconv._cli_input import (
     read_one,
     reader_options,
 )
-from deconv._cli_property import add_property_parser, command_property
-from deconv._files import atomic_write, atomic_write_text
+from specbayes._property_command import add_property_parser, command_property
 
 # copies of deconv.lineshapes.LINESHAPES and deconv.baselines.BASELINES (both import JAX, which
 # would slow ``specbayes --help`` down); tests check that they agree
