@@ -72,7 +72,9 @@ def split(problem: Any) -> tuple[Structure, dict[str, Any]]:
     """The structure of ``problem`` and its arrays (``u``, ``v``, ``sigma_points``, ``leaves``,
     and ``log_ys``: log-likelihoods in user units are internal ones minus ``log_ys`` a point).
 
-    A known sigma becomes a constant per-point sigma, so that its value is an array too.
+    A known sigma becomes a constant per-point sigma, so that its value is an array too. With
+    Poisson noise the per-point array carries the count scale ``ys`` instead (the model runs on
+    the identity scaling here; :func:`deconv.model.count_scale`).
     """
     model, scaling = problem.model, problem.scaling
     internal = internal_priors(problem)
@@ -82,6 +84,8 @@ def split(problem: Any) -> tuple[Structure, dict[str, Any]]:
     points = problem.sigma_points
     if points is None and model.priors.sigma is not None:
         points = np.full(n_points, model.priors.sigma / scaling.ys)
+    if model.noise == "poisson":
+        points = np.full(n_points, scaling.ys)
     structure = Structure(
         n_peaks=model.n_peaks,
         shape=model.shape,

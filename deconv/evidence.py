@@ -87,6 +87,19 @@ superfluous peaks its replicas carry; on Nagata 2012 with K = 4-5 the batch-mean
 under-stated the seed-to-seed spread 1.6-3 times). The reported estimate pools the draws of all
 runs in each factor.
 
+A run whose log Z is off by orders of magnitude (measured on a real series: one run at
+log Z ~ -3e14 next to runs at ~ -1e3, a standard error of 8e13 nat) is not an estimate but a
+failure, e.g. a replica stuck where the density is not finite. :func:`outlying_runs` flags
+such runs: a non-finite log Z; with three or more runs, one farther from their median than
+max(``OUTLIER_FLOOR`` = 50 nat, ``OUTLIER_SCALES`` = 20 robust standard deviations); with two,
+the one farther from the Laplace log evidence at the best start (else the lower) when they
+differ by more than ``OUTLIER_GAP`` = 1000 nat. A flagged run is redone, up to ``MAX_REDOS``
+times, with a new key from the final state of a healthy run, under the run's final ladder,
+step sizes and metric and without a warm-up (the same compiled program, so the redone run
+pools with the others); one that stays outlying is dropped with an
+:class:`~deconv.exceptions.EvidenceWarning`. ``n_runs_redone`` and ``n_runs_dropped`` of the
+result count them; at least one run is always kept.
+
 WBIC
 ----
 ``wbic`` samples the single power posterior at β = 1/log n and returns
@@ -140,6 +153,7 @@ __all__ = [
     "check_sampler",
     "compile_count",
     "diagnostic_problems",
+    "outlying_runs",
     "poorly_mixed",
     "replica_exchange",
     "wbic",
@@ -165,6 +179,15 @@ MIN_SAMPLES = 10
 """Fewest sampling sweeps (``n_samples``) of a replica-exchange run."""
 MIN_WARMUP = 10
 """Fewest warm-up sweeps (``n_warmup``) of a cold replica-exchange run (a warm start: 1)."""
+OUTLIER_FLOOR = 50.0
+"""Nats: with three or more runs, a run's log Z is outlying when it is farther than the larger
+of this and ``OUTLIER_SCALES`` robust standard deviations from the runs' median."""
+OUTLIER_SCALES = 20.0
+"""Robust standard deviations (1.4826 times the median absolute deviation) of the outlier rule."""
+OUTLIER_GAP = 1e3
+"""Nats: two runs whose log Z differ by more than this hold an outlier (see ``outlying_runs``)."""
+MAX_REDOS = 2
+"""Times an outlying run is redone (a new key) before it is dropped."""
 
 _LADDER_END = 0.6  # fraction of the warm-up during which the ladder adapts
 _WINDOWS = ((0.05, 0.15), (0.15, 0.4), (0.4, 0.7))  # preconditioner windows (warm-up fractions)
@@ -244,6 +267,10 @@ class EvidenceResult:
         Acceptance of the jumps from the optima's mixture per temperature during sampling,
         shape ``(L,)``; zeros where none was tried (below the top ``JUMP_SHARE`` of the ladder,
         or without jumps: see ``mode_jumps`` of ``replica_exchange``).
+    n_runs_redone, n_runs_dropped : int
+        Independent runs redone because their log Z was outlying (:func:`outlying_runs`; one
+        run redone twice counts twice), and runs dropped because it stayed so; the result
+        holds ``n_independent - n_runs_dropped`` runs.
     """
 
     log_z: float
@@ -270,6 +297,8 @@ class EvidenceResult:
     state: SamplerState | None = dataclasses.field(default=None, repr=False)
     reference: str = "prior"
     jump_rates: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0), repr=False)
+    n_runs_redone: int = 0
+    n_runs_dropped: int = 0
 
 
 class SamplerState(NamedTuple):
@@ -1081,7 +1110,13 @@ def _prepare(
     arrays = inspect(template, data, jnp.asarray(_padded(points)))
     values, usable, grads, h_prior, h_lik = (np.asarray(a)[: len(points)] for a in arrays)
     if not np.any(usable):
-        _v.fail("init", "contain a point of finite log prior, log likelihood and gradient", values)
+        n_value = int(np.sum(~np.isfinite(values)))
+        rule = (
+            "contain a point of finite log prior, log likelihood and gradient (of the "
+            f"{len(values)} starts, {n_value} have a non-finite log prior + log likelihood and "
+            f"{len(values) - n_value} a non-finite gradient or position)"
+        )
+        _v.fail("init", rule, values)
     # A replica started where the log target or its gradient is not finite never moves, yet
     # its finite log likelihood would still be swapped along the ladder and enter log Z.
     n_setup = points.shape[0] * (1 + points.shape[1])
@@ -1490,6 +1525,8 @@ class _Launched(NamedTuple):
 
     run: Callable[[], tuple[_Carry, _Trace, float]]  # waits for the program and runs it
     outcome: concurrent.futures.Future | None  # of ``run()`` on a background thread
+    program: concurrent.futures.Future | None = None  # the compiled sampler (to redo runs)
+    args: tuple = ()  # its arguments
 
 
 def _launch(
@@ -1528,7 +1565,7 @@ def _launch(
         name = _density_name(log_likelihood)
         _COMPILE_COUNTS[name] = _COMPILE_COUNTS.get(name, 0) + 1
     run = functools.partial(_run_program, program, args, time.perf_counter() - start)
-    return _Launched(run, background.runner.submit(run) if background else None)
+    return _Launched(run, background.runner.submit(run) if background else None, program, args)
 
 
 def _run_program(
@@ -1635,6 +1672,137 @@ def _warn(result: EvidenceResult) -> None:
         )
 
 
+def outlying_runs(log_z_runs: Any, anchor: float | None = None) -> np.ndarray:
+    """Which independent runs' log Z are outliers by orders of magnitude (a failed run).
+
+    Parameters
+    ----------
+    log_z_runs : array_like
+        The runs' stepping-stone log Z, shape ``(n_runs,)``.
+    anchor : float, optional
+        An independent approximation of log Z (the Laplace log evidence at the best start),
+        which decides between two runs far apart.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, True for an outlying run: a non-finite log Z; with three or more finite
+        runs, one farther from their median than max(:data:`OUTLIER_FLOOR`,
+        :data:`OUTLIER_SCALES` × 1.4826 × median absolute deviation); with two finite runs that
+        differ by more than :data:`OUTLIER_GAP`, the one farther from ``anchor`` (the lower one
+        without a finite anchor). A single finite run is never outlying.
+    """
+    runs = np.asarray(log_z_runs, dtype=float)
+    outlying = ~np.isfinite(runs)
+    finite = np.flatnonzero(~outlying)
+    values = runs[finite]
+    if finite.size >= 3:
+        median = np.median(values)
+        scale = 1.4826 * np.median(np.abs(values - median))
+        far = np.abs(values - median) > max(OUTLIER_FLOOR, OUTLIER_SCALES * scale)
+        outlying[finite[far]] = True
+    elif finite.size == 2 and abs(values[1] - values[0]) > OUTLIER_GAP:
+        if anchor is not None and np.isfinite(anchor):
+            outlying[finite[np.argmax(np.abs(values - anchor))]] = True
+        else:
+            outlying[finite[np.argmin(values)]] = True
+    return outlying
+
+
+def _anchor(problem: _Problem) -> float | None:
+    """The Laplace log evidence at the best start (None where the set-up has none)."""
+    if problem.log_targets is None or problem.roots is None:
+        return None
+    evidence = _reference.laplace_log_evidence(problem.log_targets, problem.roots)
+    if not np.any(np.isfinite(evidence)):
+        return None
+    return float(np.max(evidence) + 0.5 * problem.points.shape[1] * math.log(2.0 * math.pi))
+
+
+def _run_log_z(trace: _Trace, carry: _Carry) -> np.ndarray:
+    return _stepping_stone(np.asarray(trace.log_lik), np.asarray(carry.tuning.betas))[1]
+
+
+def _replace_runs(
+    carry: _Carry, trace: _Trace, new_carry: _Carry, new_trace: _Trace, mask: np.ndarray
+) -> tuple[_Carry, _Trace]:
+    """``carry`` and ``trace`` with the runs in ``mask`` taken from ``new_carry`` and
+    ``new_trace`` (replicas and walkers have their runs first, the trace after its draws);
+    the gradient evaluations of both are counted."""
+
+    def take(old: Any, new: Any, axis: int) -> np.ndarray:
+        shape = [1] * np.ndim(old)
+        shape[axis] = mask.size
+        return np.where(mask.reshape(shape), np.asarray(new), np.asarray(old))
+
+    def first(old: Any, new: Any) -> np.ndarray:
+        return take(old, new, 0)
+
+    carry = carry._replace(
+        reps=jax.tree_util.tree_map(first, carry.reps, new_carry.reps),
+        walkers=jax.tree_util.tree_map(first, carry.walkers, new_carry.walkers),
+        n_grad=carry.n_grad + new_carry.n_grad,
+    )
+    return carry, jax.tree_util.tree_map(lambda a, b: take(a, b, 1), trace, new_trace)
+
+
+def _keep_runs(carry: _Carry, trace: _Trace, kept: np.ndarray) -> tuple[_Carry, _Trace]:
+    """``carry`` and ``trace`` of the runs ``kept`` only."""
+
+    def first(a: Any) -> np.ndarray:
+        return np.take(np.asarray(a), kept, axis=0)
+
+    carry = carry._replace(
+        reps=jax.tree_util.tree_map(first, carry.reps),
+        walkers=jax.tree_util.tree_map(first, carry.walkers),
+    )
+    return carry, jax.tree_util.tree_map(lambda a: np.take(np.asarray(a), kept, axis=1), trace)
+
+
+def _redo_outlying_runs(
+    launched: _Launched, carry: _Carry, trace: _Trace, anchor: float | None
+) -> tuple[_Carry, _Trace, int, int]:
+    """Redo the runs :func:`outlying_runs` flags, then drop those still flagged (module notes).
+
+    A redo runs the launched program again with a new key, from healthy runs' final
+    positions, under the final tuning and without a warm-up; its runs at the flagged places
+    replace them. Returns the carry and trace, the runs redone and the runs dropped.
+    """
+    outlying = outlying_runs(_run_log_z(trace, carry), anchor)
+    if not outlying.any() or launched.program is None:
+        return carry, trace, 0, 0
+    n_runs = outlying.size
+    key, x0, template, _, _, *rest = launched.args
+    idle = _schedule(0, adapt_ladder=False, adapt_metric=False)
+    redone = 0
+    for attempt in range(MAX_REDOS):
+        healthy = np.flatnonzero(~outlying)
+        if healthy.size:
+            positions = np.asarray(carry.reps.x)[healthy[np.arange(n_runs) % healthy.size]]
+        else:
+            positions = np.asarray(x0)
+        args = (jax.random.fold_in(key, attempt + 1), jnp.asarray(positions), template,
+                carry.tuning, idle, *rest)  # fmt: skip
+        again, again_trace, _ = _run_program(launched.program, args, 0.0)
+        carry, trace = _replace_runs(carry, trace, again, again_trace, outlying)
+        redone += int(outlying.sum())
+        outlying = outlying_runs(_run_log_z(trace, carry), anchor)
+        if not outlying.any():
+            return carry, trace, redone, 0
+    if outlying.all():  # nothing to keep instead: the standard error says it
+        return carry, trace, redone, 0
+    kept = np.flatnonzero(~outlying)
+    carry, trace = _keep_runs(carry, trace, kept)
+    warnings.warn(
+        f"replica exchange: {int(outlying.sum())} of {n_runs} independent runs had an "
+        f"outlying log Z after {MAX_REDOS} redos with new keys and were dropped; the estimate "
+        f"and its standard error rest on the other {kept.size}",
+        EvidenceWarning,
+        stacklevel=_v.caller_stacklevel(),
+    )
+    return carry, trace, redone, int(outlying.sum())
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
@@ -1652,9 +1820,13 @@ class _Pending(NamedTuple):
     def result(self) -> EvidenceResult:
         start = time.perf_counter() - self.setup_s
         carry, trace, compile_time = _run_launched(self.launched)
+        carry, trace, redone, dropped = _redo_outlying_runs(
+            self.launched, carry, trace, _anchor(self.problem)
+        )
         result = _summarise(
             carry, trace, self.problem, compile_time, start, self.reference, self.jumps
         )
+        result = dataclasses.replace(result, n_runs_redone=redone, n_runs_dropped=dropped)
         _warn(result)
         return result
 

@@ -8,6 +8,28 @@ The model runs on scaled data, ``u = (x - x0) / dx`` in [0, 1] and ``v = y / ys`
 given in user units and mapped exactly (:class:`deconv.priors.AffineDistribution`). Peak centres
 are ordered, ``mu_1 < ... < mu_K``, with the order-statistics prior (K! times the product of the
 per-peak prior on the ordered set) so that ordering leaves the evidence unchanged.
+
+Noise models
+------------
+``"normal"`` and ``"student_t"``: ``e_j`` with a scale sigma (inferred, fixed, or per point).
+
+``"poisson"``, for detectors that count (EDS, XPS, XRD, Raman): ``y_j ~ Poisson(mu_j)`` with
+``mu_j = b(x_j) + sum_k A_k s(x_j; ...)`` in counts, and no sigma (the variance is the mean).
+``y`` must hold non-negative integers (:meth:`PeakModel.check_data`). Peaks are positive by their
+priors; a baseline may dip below zero, so the mean is floored at :data:`POISSON_FLOOR` times the
+count scale ``ys`` (``mu_j = max(mean_j, 1e-10 ys)``): the log-likelihood stays finite, a point
+that holds counts under a mean at the floor costs ``~23`` nats per count (so fits keep the mean
+positive wherever there are counts), and a point with zero counts is free there. The model is
+this floored mean, exactly, so its free energy stays exact. Baseline priors are in counts (the
+data-scaled defaults of :func:`deconv.priors.default_priors` are).
+
+Units of the likelihood: internally ``v = y / ys``. For a density, ``p_v(v) = ys p_y(ys v)``,
+so log-likelihoods in user units are internal ones minus ``log ys`` a point. The Poisson law of
+``v`` (:class:`ScaledPoisson`) is the pmf of the counts ``y = ys v`` taken as a density on the
+lattice ``{k / ys}`` (mass ``1 / ys`` per lattice point), ``p_v(v) = ys P(Y = ys v)``: it obeys
+the same rule, so every ``- log ys`` a point made elsewhere for the user's units (free energies,
+MAP objectives, pointwise log-likelihoods) turns it into the exact pmf of the observed counts,
+``-log(y_j!)`` included, and F = -log P(y | M) with no separate offset for counts.
 """
 
 from __future__ import annotations
@@ -40,8 +62,10 @@ from deconv.baselines import (
 )
 from deconv.priors import AffineDistribution, Priors
 
-NOISE_MODELS = ("normal", "student_t")
+NOISE_MODELS = ("normal", "student_t", "poisson")
 FOUR_LN2 = 4.0 * np.log(2.0)
+POISSON_FLOOR = 1e-10
+"""Floor of the Poisson mean in internal units (a fraction of the count scale ``ys``)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,6 +127,103 @@ class OrderedIID(dist.Distribution):
 
 
 # ---------------------------------------------------------------------------------------------
+# counts
+
+
+class ScaledPoisson(dist.Distribution):
+    """The law of ``Y / scale`` for counts ``Y ~ Poisson(scale * rate)``.
+
+    Its density is taken on the lattice ``{k / scale}`` with mass ``1 / scale`` per point:
+    ``log_prob(v) = log P(Y = scale v) + log scale``. This is how a density of ``v = y / ys``
+    relates to one of ``y`` (``p_v(v) = ys p_y(ys v)``), so the model's usual ``- log ys`` a
+    point gives the exact log pmf of the counts.
+
+    Parameters
+    ----------
+    rate : array
+        Mean of ``Y / scale`` (internal units; positive).
+    scale : array or float
+        Counts per internal unit (the count scale ``ys``), positive.
+    """
+
+    arg_constraints: ClassVar[dict] = {
+        "rate": constraints.positive,
+        "scale": constraints.positive,
+    }
+    support = constraints.nonnegative
+    pytree_data_fields = ("rate", "scale")
+
+    def __init__(self, rate, scale) -> None:
+        self.rate, self.scale = rate, scale
+        shape = jax.lax.broadcast_shapes(jnp.shape(rate), jnp.shape(scale))
+        super().__init__(batch_shape=shape)
+
+    def counts(self, value) -> jnp.ndarray:
+        """The counts ``scale * value``, rounded (``value`` is ``y / ys`` up to round-off)."""
+        return jnp.round(self.scale * value)
+
+    def log_prob(self, value):
+        counts, mean = self.counts(value), self.scale * self.rate
+        return (
+            jax.scipy.special.xlogy(counts, mean)
+            - mean
+            - gammaln(counts + 1.0)
+            + jnp.log(self.scale)
+        )
+
+    def sample(self, key, sample_shape=()):
+        shape = (*sample_shape, *self.batch_shape)
+        counts = jax.random.poisson(key, self.scale * self.rate, shape)
+        return counts.astype(jnp.result_type(float)) / self.scale
+
+    @property
+    def mean(self):
+        return jnp.broadcast_to(self.rate, self.batch_shape)
+
+    @property
+    def variance(self):
+        return jnp.broadcast_to(self.rate / self.scale, self.batch_shape)
+
+
+def poisson_rate(mean: jnp.ndarray) -> jnp.ndarray:
+    """The Poisson mean (internal units): ``mean`` floored at :data:`POISSON_FLOOR`."""
+    return jnp.maximum(mean, POISSON_FLOOR)
+
+
+def count_scale(model: PeakModel, scaling: Scaling, sigma_points=None):
+    """Counts per internal unit of intensity, for ``noise="poisson"``.
+
+    ``scaling.ys``, except where the per-point array carries it: the structured problem layer
+    (:mod:`deconv._structured`) evaluates the model on the identity scaling and passes the count
+    scale per point in ``sigma_points``, which the Poisson model has no other use for.
+    """
+    return scaling.ys if sigma_points is None else sigma_points
+
+
+def draw_counts(key: jax.Array, mean: jnp.ndarray, scale) -> jnp.ndarray:
+    """Counts drawn from the Poisson model (user units, float): ``Poisson(scale * rate)`` with
+    ``rate`` the floored internal ``mean`` (:func:`poisson_rate`) and ``scale`` the count
+    scale (:func:`count_scale`)."""
+    counts = jax.random.poisson(key, scale * poisson_rate(mean), jnp.shape(mean))
+    return counts.astype(jnp.result_type(float))
+
+
+def check_counts(name: str, y: Any) -> np.ndarray:
+    """``y`` as float64 if it holds non-negative integers (float arrays of whole numbers too),
+    else a ``ValueError`` naming ``name`` and the first offending value."""
+    array = np.asarray(y, dtype=float)
+    bad = ~np.isfinite(array) | (array < 0) | (array != np.round(array))
+    if bad.any():
+        index = int(np.flatnonzero(bad)[0])
+        v.fail(
+            name,
+            "hold counts (non-negative integers) with noise='poisson'",
+            f"{float(array.flat[index]):g} at index {index}",
+        )
+    return array
+
+
+# ---------------------------------------------------------------------------------------------
 # model specification
 
 
@@ -128,7 +249,8 @@ class PeakModel:
         ``"none"``, ``"constant"``, ``"linear"``, ``"quadratic"``, ``"cubic"`` (Chebyshev) or a
         :class:`~deconv.baselines.CustomBaseline`.
     noise : str
-        ``"normal"`` or ``"student_t"`` (robust to outliers).
+        ``"normal"``, ``"student_t"`` (robust to outliers) or ``"poisson"`` (counts, no sigma;
+        see the module docstring for the floor of the mean).
     priors : Priors
         Complete priors in user units (see :func:`deconv.priors.resolve_priors`).
     ordered : bool
@@ -150,6 +272,30 @@ class PeakModel:
         v.check_choice("noise", self.noise, NOISE_MODELS)
         if not isinstance(self.priors, Priors):
             v.fail("priors", "be a Priors instance", self.priors, error=TypeError)
+        if self.noise == "poisson" and self.priors.sigma is not None:
+            v.fail(
+                "sigma",
+                "be None with noise='poisson' (its variance is its mean)",
+                self.priors.sigma,
+            )
+
+    def check_data(self, spectrum: Any, sigma: Any = None) -> None:
+        """Check the data against the noise model, before any work.
+
+        With ``noise="poisson"``, ``spectrum.y`` must hold counts (:func:`check_counts`) and
+        ``sigma`` (a known sigma, or ``"data"``) must be None; other noise models accept any
+        data.
+
+        Raises
+        ------
+        ValueError
+            Counts that are negative or not whole, or a sigma given with Poisson noise.
+        """
+        if self.noise != "poisson":
+            return
+        if sigma is not None:
+            v.fail("sigma", "be None with noise='poisson' (its variance is its mean)", sigma)
+        check_counts("y", spectrum.y)
 
     @property
     def extra_params(self) -> tuple[str, ...]:
@@ -157,9 +303,9 @@ class PeakModel:
 
     @property
     def n_parameters(self) -> int:
-        """Number of free parameters (counts a fixed sigma as none)."""
+        """Number of free parameters (counts a fixed sigma, and Poisson noise, as none)."""
         per_peak = 3 + len(self.extra_params)
-        noise = 0 if self.priors.sigma is not None else 1
+        noise = 0 if self.priors.sigma is not None or self.noise == "poisson" else 1
         return (
             self.n_peaks * per_peak
             + n_baseline_parameters(self.baseline)
@@ -196,7 +342,7 @@ def scaled_priors(model: PeakModel, scaling: Scaling) -> dict[str, dist.Distribu
         "baseline": AffineDistribution(pri.baseline, 0.0, 1.0 / ys),
         "nu": pri.nu,
     }
-    if pri.sigma is None:
+    if pri.sigma is None and model.noise != "poisson":
         out["sigma"] = AffineDistribution(pri.noise, 0.0, 1.0 / ys)
     return out
 
@@ -267,8 +413,16 @@ def pointwise_log_likelihood(
     scaling: Scaling,
     sigma_points=None,
 ) -> jnp.ndarray:
-    """log p(y_j | theta) per point **in the user's units** (includes ``-log ys``)."""
+    """log p(y_j | theta) per point **in the user's units** (includes ``-log ys``).
+
+    With ``noise="poisson"`` this is the log pmf of the counts ``y_j``, ``-log(y_j!)``
+    included (see :class:`ScaledPoisson`; ``sigma_points`` may carry the count scale,
+    :func:`count_scale`).
+    """
     mean = mean_curve(params, u, model, scaling)
+    if model.noise == "poisson":
+        law = ScaledPoisson(poisson_rate(mean), count_scale(model, scaling, sigma_points))
+        return law.log_prob(v_obs) - jnp.log(scaling.ys)
     scale = noise_scale(params, model, scaling, sigma_points)
     if model.noise == "student_t":
         log_density = dist.StudentT(params["nu"], mean, scale).log_prob(v_obs)
@@ -294,8 +448,9 @@ def peak_model(
     Sites: ``centre`` (ordered, K), per peak (plate ``peak``) the width (``fwhm`` or
     ``precision``), the amplitude (``height`` or ``area``) and the shape's extra parameters
     (``eta`` or ``fwhm_lorentz``); ``baseline`` (Chebyshev coefficients, plate
-    ``baseline_term``) or ``baseline_<name>`` for a custom baseline; ``sigma`` unless fixed;
-    ``nu`` for Student-t noise; the observation ``v``.
+    ``baseline_term``) or ``baseline_<name>`` for a custom baseline; ``sigma`` unless fixed
+    or Poisson; ``nu`` for Student-t noise; the observation ``v`` (for Poisson noise a
+    :class:`ScaledPoisson`, whose count scale ``sigma_points`` may carry, :func:`count_scale`).
     """
     priors = scaled_priors(model, scaling)
     params: dict[str, jnp.ndarray] = {}
@@ -307,6 +462,11 @@ def peak_model(
         for name in (model.priors.width_kind, model.priors.amplitude_kind, *model.extra_params):
             params[name] = numpyro.sample(name, priors[name])
     _sample_baseline(params, model, priors)
+    if model.noise == "poisson":
+        mean = mean_curve(params, u, model, scaling)
+        likelihood = ScaledPoisson(poisson_rate(mean), count_scale(model, scaling, sigma_points))
+        numpyro.sample("v", likelihood, obs=v_obs)
+        return
     if model.priors.sigma is None and sigma_points is None:
         params["sigma"] = numpyro.sample("sigma", priors["sigma"])
     if model.noise == "student_t":

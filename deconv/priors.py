@@ -238,6 +238,11 @@ def default_priors(
     * baseline coefficients: ``Normal(0, max |y|)``;
     * noise sigma: half-normal with scale the peak-to-peak range;
     * eta: uniform on (0, 1); Student-t nu: ``Gamma(2, rate 0.1)``.
+
+    For counts (``noise="poisson"``) the same priors apply with y in counts; the noise prior
+    is unused (the Poisson variance is its mean), and a baseline coefficient prior centred on
+    zero leaves the floor of the mean (:data:`deconv.model.POISSON_FLOOR`) to keep the
+    mean positive.
     """
     _, dx, ys = data_scales(spectrum)
     spacing = float(np.median(np.diff(spectrum.x)))

@@ -23,6 +23,8 @@ from deconv.model import (
     PeakModel,
     Scaling,
     baseline_curve,
+    count_scale,
+    draw_counts,
     mean_curve,
     peak_components,
     pointwise_log_likelihood,
@@ -66,6 +68,8 @@ def _pointwise_fn(model: PeakModel, scaling: Any, u, v_obs, sigma_points, log_ys
 def _predictive_fn(model: PeakModel, scaling: Any, u, sigma_points, ys) -> Any:
     def one(params, draw_key):
         mean = mean_curve(params, u, model, scaling)
+        if model.noise == "poisson":  # counts, already in user units
+            return draw_counts(draw_key, mean, count_scale(model, scaling, sigma_points))
         scale = sigma_points if sigma_points is not None else params["sigma"]
         if model.noise == "student_t":
             noise = jax.random.t(draw_key, params["nu"], mean.shape)
@@ -197,9 +201,14 @@ def _diagnostics(idata: az.InferenceData, extra: dict | None, n_chains: int) -> 
     return out
 
 
+UNTRUSTED_MAP = " (NOT trusted: raise n_starts)"
+
+
 def convergence_problems(diagnostics: dict[str, Any]) -> list[str]:
     """Human-readable list of failed convergence checks (empty when all pass)."""
     if diagnostics.get("method") == "map":
+        if diagnostics.get("map_converged") is False:
+            return ["the MAP optimiser did not meet its convergence criterion at the best start"]
         return []
     problems = []
     if diagnostics["r_hat_max"] > RHAT_MAX:
@@ -220,8 +229,12 @@ def warn_on_poor_diagnostics(result: Fit) -> None:
         warnings.warn(
             f"{result.model.label}: "
             + "; ".join(problems)
-            + ". Run longer chains (num_warmup, num_samples), raise target_accept, or check "
-            "whether the posterior is multimodal (see Fit.optima).",
+            + (
+                ". Raise n_starts or check the priors (see Fit.optima)."
+                if result.method == "map"
+                else ". Run longer chains (num_warmup, num_samples), raise target_accept, or "
+                "check whether the posterior is multimodal (see Fit.optima)."
+            ),
             ConvergenceWarning,
             stacklevel=v.caller_stacklevel(),
         )
@@ -315,7 +328,9 @@ class Fit:
     optima : pandas.DataFrame
         The distinct optima of the multi-start MAP, best first.
     diagnostics : dict
-        r-hat, ESS, divergences (NUTS), wall time and the residual check's key numbers
+        r-hat, ESS, divergences (NUTS), wall time, the MAP's ``starts_at_best``,
+        ``starts_near_best``, ``map_converged`` and ``map_trusted`` (from :func:`deconv.fit`;
+        see :func:`deconv.inference.map_diagnostics`) and the residual check's key numbers
         (``misfit``, ``misfit_p_min``, ``misfit_lag1``, ...; see :attr:`Fit.misfit`).
     """
 
@@ -400,7 +415,8 @@ class Fit:
             f"baseline : {baseline_label(self.model.baseline)}",
             f"MAP      : {len(self.optima)} distinct optima; best -log p(theta, y) = "
             f"{self.optima['neg_log_posterior'].iloc[0]:.3f} reached by "
-            f"{self.optima['n_starts'].iloc[0]} starts",
+            f"{self.optima['n_starts'].iloc[0]} of {int(self.optima['n_starts'].sum())} starts"
+            + ("" if self.diagnostics.get("map_trusted", True) else UNTRUSTED_MAP),
         ]
         diagnostics = {
             k: value
@@ -422,7 +438,8 @@ class Fit:
         lines += ["", self.peak_table[columns].to_string(float_format=lambda f: f"{f:.6g}")]
         if "sigma" in self.idata.posterior:
             sigma = float(self.idata.posterior["sigma"].mean())
-            lines.append(f"\nnoise sigma (posterior mean): {sigma:.6g}")
+            which = "MAP" if self.method == "map" else "posterior mean"
+            lines.append(f"\nnoise sigma ({which}): {sigma:.6g}")
         return "\n".join(lines)
 
     def plot(self, axes: Any = None, **kwargs: Any) -> Axes:

@@ -38,6 +38,7 @@ from deconv.inference import (
     Problem,
     _as_key,
     compile_map_ahead,
+    inside_support,
     make_problem,
     multi_start_map,
 )
@@ -138,10 +139,14 @@ def warm_or_cold(
 
 
 def _inits(problem: Problem, optima: list[dict], table: pd.DataFrame) -> dict:
+    """The replicas' starting points: the best distinct optima (within ``INIT_TOLERANCE``
+    nats, at most ``MAX_INITS``), unconstrained and moved inside the support where they sit
+    on its bounds (:func:`deconv.inference.inside_support`)."""
     gaps = table["neg_log_posterior"].to_numpy() - table["neg_log_posterior"].iloc[0]
     chosen = [o for o, gap in zip(optima, gaps, strict=True) if gap <= INIT_TOLERANCE]
-    z = [problem.unconstrain({k: jnp.asarray(a) for k, a in o.items()}) for o in chosen[:MAX_INITS]]
-    return {k: jnp.stack([zi[k] for zi in z]) for k in z[0]}
+    chosen = chosen[:MAX_INITS]
+    z = inside_support(problem, {k: np.stack([o[k] for o in chosen]) for k in chosen[0]})
+    return {k: jnp.asarray(a) for k, a in z.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,7 +162,8 @@ class ModelEvidence:
     wbic : float
         WBIC screen of F (NaN when not computed).
     evidence : EvidenceResult
-        The replica-exchange result (ladder, swap rates, round trips, evaluation counts).
+        The replica-exchange result (ladder, swap rates, round trips, evaluation counts, and
+        ``n_runs_redone`` / ``n_runs_dropped``: independent runs with an outlying log Z).
     fit : Fit
         Posterior from the beta = 1 replicas (one chain per independent run).
     optima : pandas.DataFrame
@@ -226,6 +232,9 @@ def free_energy(
     TypeError, ValueError
         A bad argument (e.g. ``n_starts=0``, or a ``sampler`` setting that
         :func:`deconv.evidence.replica_exchange` does not have), before any fitting.
+    ValueError
+        No MAP optimum gives the replicas a start of finite density, even moved inside the
+        support (:func:`deconv.inference.inside_support`); the message names the spectrum.
     """
     key = _as_key(key)
     n_starts = v.check_positive_int("n_starts", n_starts)
@@ -340,10 +349,14 @@ def _begin_free_energy(
     optima, table = multi_start_map(problem, n_starts=n_starts, seed=seed)
     init = _inits(problem, optima, table)
     log_prior, log_likelihood, data = _densities(problem)
-    run = launch_replica_exchange(
-        log_prior, log_likelihood, init, background=background, key=re_key, data=data,
-        warm_start=warm_start, **dict(sampler or {}),
-    )  # fmt: skip
+    try:
+        run = launch_replica_exchange(
+            log_prior, log_likelihood, init, background=background, key=re_key, data=data,
+            warm_start=warm_start, **dict(sampler or {}),
+        )  # fmt: skip
+    except ValueError as error:  # e.g. no start of finite density: name the spectrum
+        name, label = problem.spectrum.name, problem.model.label
+        raise ValueError(f"spectrum {name!r}, model {label}: {error}") from error
     setup_s = time.perf_counter() - started
     return _PendingEvidence(
         problem, table, init, run, wbic_key if compute_wbic else None, ppc_key, setup_s

@@ -80,7 +80,7 @@ METADATA_ATTRIBUTE = "specbayes_spectrum_metadata"
 KEY_COLUMNS = ("sample_id", "model")
 FAILURE_COLUMNS = ("sample_id", "model", "reason")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_NOISES = ("student_t", "normal")  # longest first: labels are matched from the end
+_NOISES = ("student_t", "normal", "poisson")  # longest first: labels are matched from the end
 _METHODS = ("map", "nuts", "evidence")
 
 

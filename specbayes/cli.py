@@ -70,7 +70,7 @@ from specbayes._property_command import add_property_parser, command_property
 # would slow ``specbayes --help`` down); tests check that they agree
 SHAPES = ("gaussian", "lorentzian", "pseudo_voigt", "voigt")
 BASELINES = ("none", "constant", "linear", "quadratic", "cubic")
-NOISES = ("normal", "student_t")
+NOISES = ("normal", "student_t", "poisson")
 # copy of deconv.evidence.MIN_SAMPLES and MIN_WARMUP (the fewest sweeps of a replica-exchange
 # run; a test checks that they agree)
 MIN_SWEEPS = 10

@@ -150,7 +150,8 @@ def test_model_rejects_bad_specifications():
         PeakModel(n_peaks=1, shape="triangle")
     with pytest.raises(ValueError, match=r"baseline must be one of \('none', 'constant'"):
         PeakModel(n_peaks=1, baseline="spline")
-    with pytest.raises(ValueError, match=r"noise must be one of \('normal', 'student_t'\)"):
+    noises = r"noise must be one of \('normal', 'student_t', 'poisson'\)"
+    with pytest.raises(ValueError, match=noises):
         PeakModel(n_peaks=1, noise="laplace")
     with pytest.raises(ValueError, match=r"width_kind must be one of \('fwhm', 'precision'\)"):
         Priors(width_kind="sigma")
