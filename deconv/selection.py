@@ -13,6 +13,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
@@ -24,6 +25,7 @@ from numpyro.infer.util import potential_energy
 
 from deconv import _ahead, _structured
 from deconv import _validation as v
+from deconv._selection_store import CandidateStores
 from deconv.baselines import BaselineSpec, baseline_label
 from deconv.evidence import (
     EvidenceResult,
@@ -34,6 +36,7 @@ from deconv.evidence import (
     poorly_mixed,
     wbic,
 )
+from deconv.exceptions import EvidenceWarning
 from deconv.inference import (
     Problem,
     _as_key,
@@ -44,7 +47,7 @@ from deconv.inference import (
 )
 from deconv.model import PeakModel, peak_model, pointwise_log_likelihood
 from deconv.priors import Priors
-from deconv.results import Fit, build_fit
+from deconv.results import Fit, build_fit, warn_on_misfit
 from deconv.spectrum import Spectrum
 
 __all__ = ["ModelEvidence", "Selection", "evidence_densities", "free_energy", "select"]
@@ -422,11 +425,14 @@ class Selection:
         swap rate, the round trips and the wall time.
     results : dict
         :class:`ModelEvidence` per model label.
+    note : str
+        Set when F is still falling at the largest K tried (also an ``EvidenceWarning``).
     """
 
     table: pd.DataFrame
     results: dict[str, ModelEvidence]
     spectrum: Spectrum
+    note: str = ""
 
     @property
     def best(self) -> ModelEvidence:
@@ -495,8 +501,53 @@ def _table_row(result: ModelEvidence, wall_s: float) -> dict[str, Any]:
         "WBIC": result.wbic,
         "swap_rate_min": float(np.min(result.evidence.swap_rates)),
         "round_trips": result.evidence.round_trips,
+        "misfit": bool(result.fit.misfit.misfit),
         "wall_s": round(wall_s, 2),
     }
+
+
+def _still_falling(table: pd.DataFrame) -> str | None:
+    """A note when the best candidate has the largest K of its shape and baseline tried."""
+    best = table.iloc[0]
+    same = table[(table["shape"] == best["shape"]) & (table["baseline"] == best["baseline"])]
+    if len(same) < 2 or best["n_peaks"] < same["n_peaks"].max():
+        return None
+    misfit = " and its residuals are structured (misfit)" if best.get("misfit") else ""
+    return (
+        f"F is still falling at the largest K tried ({best['model']}){misfit}: try larger K, "
+        "or, if the misfit check fires, a more flexible baseline, another line shape or a "
+        "narrower region (user guide, 'When no candidate fits')"
+    )
+
+
+def _run_candidates(problems, keys, todo, settings, n_starts, stores, results, rows, bar):
+    """The free energies of candidates ``todo``, one model ahead: while this thread traces and
+    fits a model's MAP optima, the previous model's sampler runs on one background thread and
+    the next model's programs compile on the other. Each model keeps its own key, so the
+    results are those of one model after the other; each is stored as it finishes."""
+    if not todo:
+        return
+    with _ahead.Background() as background:
+        _compile_ahead(problems[todo[0]], background.compiler, n_starts)
+        pending = None
+        for position in range(len(todo) + 1):
+            following = None
+            if position < len(todo):
+                i = todo[position]
+                if position + 1 < len(todo):
+                    _compile_ahead(problems[todo[position + 1]], background.compiler, n_starts)
+                following = (i, _begin_free_energy(
+                    problems[i], key=keys[i], warm_start=None, background=background, **settings
+                ))  # fmt: skip
+            if pending is not None:
+                index, running = pending
+                finishing = time.perf_counter()
+                result = running.result()
+                results[result.model.label] = result
+                rows[index] = _table_row(result, running.setup_s + time.perf_counter() - finishing)
+                stores.save(index, result, rows[index])
+                bar.update()
+            pending = following
 
 
 def select(
@@ -515,6 +566,8 @@ def select(
     compute_wbic: bool = True,
     sampler: Mapping[str, Any] | None = None,
     progress: bool = True,
+    out: str | Path | None = None,
+    force: bool = False,
 ) -> Selection:
     """Rank candidate models (K x shape x baseline) by Bayes free energy.
 
@@ -536,6 +589,15 @@ def select(
         As in :func:`free_energy`.
     progress : bool
         Show a progress bar over candidates.
+    out : str or os.PathLike, optional
+        A result folder (:class:`deconv.store.ResultStore`) that keeps every candidate as it
+        finishes. A rerun of the same selection after an interruption reads back the
+        candidates whose stored result belongs to it (settings, the candidate's key and the
+        data fingerprints) and computes only the others, with the keys they would have had:
+        the table equals an uninterrupted run's. Candidates read back have ``evidence=None``
+        (the sampler's diagnostics stay in the table and the stored row).
+    force : bool
+        Recompute candidates already in ``out``.
 
     Returns
     -------
@@ -560,34 +622,27 @@ def select(
         for k, shape, baseline in candidates
     ]
     settings = {"n_starts": n_starts, "compute_wbic": compute_wbic, "sampler": sampler}
+    stores = CandidateStores(out, problems, keys, {**shared, **settings})
     results: dict[str, ModelEvidence] = {}
-    rows = []
+    rows: dict[int, dict[str, Any]] = {}
     bar = tqdm(total=len(candidates), desc="free energies", disable=not progress)
-    # A model ahead: while this thread traces and fits a model's MAP optima, the previous
-    # model's sampler runs on one background thread and the next model's programs compile on
-    # the other. Each model keeps its own key, so the results are those of one model after
-    # the other.
-    with bar, _ahead.Background() as background:
-        _compile_ahead(problems[0], background.compiler, n_starts)
-        pending = None
-        for i in range(len(problems) + 1):
-            following = None
-            if i < len(problems):
-                if i + 1 < len(problems):
-                    _compile_ahead(problems[i + 1], background.compiler, n_starts)
-                following = _begin_free_energy(
-                    problems[i], key=keys[i], warm_start=None, background=background, **settings
-                )
-            if pending is not None:
-                finishing = time.perf_counter()
-                result = pending.result()
-                results[result.model.label] = result
-                wall = pending.setup_s + time.perf_counter() - finishing
-                rows.append(_table_row(result, wall))
-                bar.update()
-            pending = following
-    table = pd.DataFrame(rows)
+    with bar, stores.writing(force=force):
+        todo = []
+        for i, problem in enumerate(problems):
+            stored = None if force else stores.stored(i, problem.model)
+            if stored is None:
+                todo.append(i)
+                continue
+            results[problem.model.label], rows[i] = stored
+            bar.update()
+        _run_candidates(problems, keys, todo, settings, n_starts, stores, results, rows, bar)
+    table = pd.DataFrame([rows[i] for i in range(len(problems))])
     table["probability"] = model_probabilities(table["F"].to_numpy(), log_prior)
     table = table.sort_values("F", kind="stable").reset_index(drop=True)
     table.insert(table.columns.get_loc("F_se") + 1, "delta_F", table["F"] - table["F"].iloc[0])
-    return Selection(table=table, results=results, spectrum=spectrum)
+    note = _still_falling(table)
+    if note is not None:
+        warnings.warn(note, EvidenceWarning, stacklevel=v.caller_stacklevel())
+    selection = Selection(table=table, results=results, spectrum=spectrum, note=note or "")
+    warn_on_misfit(selection.best_fit)
+    return selection

@@ -59,6 +59,7 @@ __all__ = [
     "SUMMARY",
     "ResultStore",
     "data_fingerprint",
+    "folder_lock",
     "is_store",
     "parse_label",
     "result_name",
@@ -207,19 +208,9 @@ class ResultStore:
             other settings and ``force`` is false.
         """
         fingerprint = settings_fingerprint(settings)
-        note = json.dumps(
-            {"pid": os.getpid(), "model": self.label, SETTINGS_FINGERPRINT: fingerprint}
-        )
-        try:
-            with exclusive_lock(self.folder, LOCK, note):
-                for stray in stray_temporaries(self.folder) + stray_temporaries(
-                    self.folder / RESULTS
-                ):
-                    remove(stray)
-                self.check_settings(settings, force=force)
-                yield fingerprint
-        except FolderBusy as busy:
-            v.fail("out", _busy_rule(busy.holder, self.label, fingerprint), str(self.folder))
+        with folder_lock(self.folder, self.label, fingerprint):
+            self.check_settings(settings, force=force)
+            yield fingerprint
 
     def check_settings(self, settings: Mapping[str, Any], *, force: bool) -> None:
         """Record ``settings`` for this label; refuse to mix results of different settings.
@@ -539,6 +530,25 @@ def parse_label(label: str) -> dict[str, Any]:
         "noise": noise,
         "method": method,
     }
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | Path, label: str, fingerprint: str) -> Iterator[None]:
+    """Hold a result folder's exclusive lock and remove the temporary files of killed runs.
+
+    ``label`` and ``fingerprint`` describe the holder to a second run, which is refused at
+    once (``ValueError`` naming ``out``, the holder's pid and model, and whether its settings
+    are the same).
+    """
+    folder = Path(folder)
+    note = json.dumps({"pid": os.getpid(), "model": label, SETTINGS_FINGERPRINT: fingerprint})
+    try:
+        with exclusive_lock(folder, LOCK, note):
+            for stray in stray_temporaries(folder) + stray_temporaries(folder / RESULTS):
+                remove(stray)
+            yield
+    except FolderBusy as busy:
+        v.fail("out", _busy_rule(busy.holder, label, fingerprint), str(folder))
 
 
 def _jsonable(metadata: Mapping[str, Any]) -> dict[str, Any]:

@@ -74,6 +74,7 @@ NOISES = ("normal", "student_t", "poisson")
 # copy of deconv.evidence.MIN_SAMPLES and MIN_WARMUP (the fewest sweeps of a replica-exchange
 # run; a test checks that they agree)
 MIN_SWEEPS = 10
+CANDIDATES = "candidates"  # the result folder inside a select --out that keeps each candidate
 SIGMA_HELP = (
     'known noise standard deviation, or "data": per-point uncertainties from --sigma-column '
     "(default: inferred)"
@@ -209,7 +210,8 @@ def _add_select_parser(commands: Any) -> None:
         description="Compute the Bayes free energy F = -log p(y | M) of every candidate "
         "(peak counts x line shapes x baselines) by replica exchange and rank them. Writes "
         "selection.csv (the ranked table), selection.png, best_fit.png, best_peaks.csv, "
-        "report.txt and settings.json into --out.",
+        "report.txt and settings.json into --out, and keeps every candidate in --out/candidates "
+        "as it finishes: a rerun after an interruption computes only the others.",
     )
     select.add_argument("file", type=Path, help="spectrum file")
     select.add_argument(
@@ -266,6 +268,12 @@ def _add_select_parser(commands: Any) -> None:
         "auto (the mixture only where the prior path is too long; default)",
     )
     select.add_argument("--no-wbic", action="store_true", help="skip the WBIC screen")
+    select.add_argument(
+        "--force",
+        action="store_true",
+        help=f"recompute candidates already kept in OUT/{CANDIDATES}/ (a rerun of the same "
+        "command otherwise computes only the candidates that did not finish)",
+    )
     select.add_argument(
         "--out", type=Path, default=None, help="output folder (default ./specbayes-select-<name>)"
     )
@@ -493,6 +501,8 @@ def _command_select(args: argparse.Namespace) -> int:
         compute_wbic=not args.no_wbic,
         sampler=sampler,
         progress=args.progress,
+        out=out / CANDIDATES,
+        force=args.force,
     )
     table, best = selection.table, selection.table.iloc[0]
     paths = {name: out / name for name in ("selection.csv", "best_peaks.csv", "report.txt")}

@@ -652,3 +652,20 @@ def test_property_takes_the_seed_paper_s_configuration(batch_store, tmp_path, ca
     assert (table["gp_policy"] == "per_draw").all() and (table["criterion"] == "property").all()
     assert table["neg_log_L_prop"].is_monotonic_increasing
     assert table["probability_property"].sum() == pytest.approx(1.0)
+
+
+def test_select_keeps_candidates_and_a_rerun_reads_them_back(tmp_path, capsys, monkeypatch):
+    from deconv import selection
+
+    spectrum_file, out = tmp_path / "headed.txt", tmp_path / "select"
+    _headed_file(spectrum_file, seed=5)
+    argv = ["select", str(spectrum_file), "--peaks", "1", "--shape", "gaussian", "--baseline"]
+    argv += ["constant", "--samples", "100", "--warmup", "50", "--independent", "2"]
+    argv += ["--starts", "8", "--no-wbic", "--no-progress", "--out", str(out), *READING]
+    assert cli.main(argv) == 0
+    first = pd.read_csv(out / "selection.csv")
+    assert len(list((out / "candidates" / "fits").glob("*.nc"))) == 1
+    monkeypatch.setattr(selection, "_begin_free_energy", lambda *a, **k: pytest.fail("redone"))
+    assert cli.main(argv) == 0
+    again = pd.read_csv(out / "selection.csv")
+    pd.testing.assert_series_equal(again["F"], first["F"])
