@@ -18,6 +18,11 @@ _CACHE = REPO / ".pytest_cache" / "specbayes-jax"
 os.environ.setdefault("SPECBAYES_CACHE_DIR", str(_CACHE))
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ["SPECBAYES_CACHE_DIR"])
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+# A size cap turns on JAX's file lock around cache reads and writes: without it two processes
+# (both xdist workers, or a test and its subprocess) can read an entry another is still
+# writing, and deserialising half an executable crashed a worker (SIGSEGV in
+# compilation_cache.get_executable_and_time). 1 GiB, as deconv.enable_compilation_cache sets.
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30))
 
 
 def _shared_data_dir() -> Path:
