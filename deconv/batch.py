@@ -1169,6 +1169,13 @@ def _tasks(settings: _Settings, items: list[_Item], pending: list[_Item], chunk_
 
 def _gather(tasks: list[_Task], executor: Any) -> Iterator[list[_Outcome]]:
     """Outcomes chunk by chunk, in task order; a failed task fails its spectra, not the batch."""
+    if executor is None and tasks and tasks[0].settings.method == "evidence":
+        # free energies run in this thread (their programs compile on the evidence module's
+        # own background threads): one more thread buys nothing at seconds per spectrum, and
+        # JAX's persistent-cache writes from a compile started in a pool thread crashed a
+        # process (SIGABRT in put_executable_and_time)
+        yield from _in_order(_Inline(), tasks, ahead=0)
+        return
     if executor is None:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="specbayes-batch") as pool:
             yield from _in_order(pool, tasks, ahead=1)
@@ -1178,6 +1185,20 @@ def _gather(tasks: list[_Task], executor: Any) -> Iterator[list[_Outcome]]:
             "executor", "have a submit method (concurrent.futures-like)", executor, error=TypeError
         )
     yield from _in_order(executor, tasks, ahead=len(tasks))
+
+
+class _Inline:
+    """An executor that runs each task when its result is asked for, in the calling thread."""
+
+    class _Deferred:
+        def __init__(self, function: Callable, arguments: tuple) -> None:
+            self.function, self.arguments = function, arguments
+
+        def result(self) -> Any:
+            return self.function(*self.arguments)
+
+    def submit(self, function: Callable, *arguments: Any) -> _Deferred:
+        return self._Deferred(function, arguments)
 
 
 def _in_order(executor: Any, tasks: list[_Task], *, ahead: int) -> Iterator[list[_Outcome]]:

@@ -94,9 +94,9 @@ from gp_property import Candidate, select_series
 
 save = deconv.store.ResultStore.save
 
-def slow_save(self, sample_id, idata, row):
+def slow_save(self, sample_id, idata, row, metadata=None):
     time.sleep(0.3)  # a wider window for the kill
-    return save(self, sample_id, idata, row)
+    return save(self, sample_id, idata, row, metadata)
 
 deconv.store.ResultStore.save = slow_save
 series = read_series(sys.argv[1])

@@ -87,8 +87,12 @@ def _copy(folder: Path, to: Path) -> Path:
 
 
 def _groups(path: Path) -> dict:
+    """A result file's groups, without the spectrum's metadata (a series read from a file
+    carries its path, the in-memory reference none)."""
     idata = az.from_netcdf(path)
-    return {group: getattr(idata, group).load() for group in idata.groups()}
+    groups = {group: getattr(idata, group).load() for group in idata.groups()}
+    groups["observed_data"].attrs.pop("specbayes_spectrum_metadata", None)
+    return groups
 
 
 def _same_files(folder: Path, other: Path) -> None:
@@ -113,11 +117,11 @@ class _Interrupt(BaseException):
 def _interrupt_after(monkeypatch, n_saves: int) -> None:
     save, count = ResultStore.save, {"n": 0}
 
-    def saving(self, sample_id, idata, row):
+    def saving(self, sample_id, idata, row, metadata=None):
         if count["n"] == n_saves:
             raise _Interrupt
         count["n"] += 1
-        return save(self, sample_id, idata, row)
+        return save(self, sample_id, idata, row, metadata)
 
     monkeypatch.setattr(ResultStore, "save", saving)
 
@@ -316,9 +320,9 @@ from deconv.io import read_series
 
 save = deconv.store.ResultStore.save
 
-def slow_save(self, sample_id, idata, row):
+def slow_save(self, sample_id, idata, row, metadata=None):
     time.sleep(0.15)  # widens the window in which a kill lands mid-run
-    return save(self, sample_id, idata, row)
+    return save(self, sample_id, idata, row, metadata)
 
 deconv.store.ResultStore.save = slow_save
 batch.fit_series(read_series(sys.argv[1]), 2, shape="gaussian", baseline="linear",
