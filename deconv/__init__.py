@@ -36,6 +36,7 @@ _EXPORTS = {
     "wbic": "deconv.evidence",
     "EvidenceResult": "deconv.evidence",
     "enable_compilation_cache": "deconv._jax",
+    "clear_compiled_programs": "deconv._jax",
     "subtract_baseline": "deconv.precorrect",
     "baseline_methods": "deconv.precorrect",
     "PAPER_ASLS": "deconv.precorrect",

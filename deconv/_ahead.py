@@ -22,7 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from deconv import _jax
+
 _PROGRAMS: dict[tuple, concurrent.futures.Future] = {}
+_jax.keeps_programs(_PROGRAMS.clear)
 
 
 class Background:

@@ -2,12 +2,16 @@
 
 Free energies of ~1e3 nats are differences of large sums, so float64 is the default. Set the
 environment variable ``SPECBAYES_FLOAT32=1`` before importing to keep JAX's float32 default.
-:func:`enable_compilation_cache` keeps compiled programs on disk between processes.
+:func:`enable_compilation_cache` keeps compiled programs on disk between processes;
+:func:`clear_compiled_programs` lets go of those this process holds.
 """
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -16,6 +20,70 @@ if os.environ.get("SPECBAYES_FLOAT32", "") not in ("1", "true", "yes"):
     jax.config.update("jax_enable_x64", True)
 
 CACHE_MAX_BYTES = 2**30
+
+# The clear() of every module-level store of compiled programs; each module registers its own
+# with keeps_programs() when it is imported, so this module imports none of them.
+_STORES: list[Callable[[], None]] = []
+
+
+def keeps_programs(clear: Callable[[], None]) -> Callable[[], None]:
+    """Register ``clear``, which empties a store of compiled programs (returns it unchanged)."""
+    _STORES.append(clear)
+    return clear
+
+
+def clear_compiled_programs() -> None:
+    """Let go of every compiled program this process keeps; the next fit compiles again.
+
+    Each model structure and spectrum length compiles its own optimisers and samplers, and
+    they are kept for the life of the process, so that the next fit of the same model starts at
+    once. A long session that fits many different models or lengths (a notebook, a batch
+    over hundreds of files of different lengths) accumulates them: each holds memory and a few
+    memory maps, and at the kernel's map limit (``vm.max_map_count``, often 65 530) XLA's
+    compiler crashes the process. Call this between unrelated pieces of work to release them;
+    results do not change (the same programs compile again when needed).
+    """
+    for clear in _STORES:
+        clear()
+    jax.clear_caches()
+
+
+# Past this share of the kernel's map limit, the programs are let go before the next model.
+MAP_SHARE = 0.5
+_LOG = logging.getLogger("deconv")
+
+
+def make_room_for_programs() -> bool:
+    """Let go of the compiled programs if this process holds more than :data:`MAP_SHARE` of
+    the kernel's memory-map limit (Linux; elsewhere nothing is done).
+
+    Called where a new model starts (a fit, a candidate's free energy, a batch chunk), so that
+    a long selection or batch never reaches the limit at which XLA's compiler crashes. Results
+    do not change; programs needed again are compiled again. Returns whether it let go.
+    """
+    limit, used = _map_limit(), _maps_in_use()
+    if limit is None or used is None or used < MAP_SHARE * limit:
+        return False
+    clear_compiled_programs()
+    gc.collect()
+    _LOG.info("released compiled programs: %d of %d memory maps were in use", used, limit)
+    return True
+
+
+def _map_limit() -> int | None:
+    try:
+        with open("/proc/sys/vm/max_map_count", "rb") as handle:
+            return int(handle.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _maps_in_use() -> int | None:
+    try:
+        with open("/proc/self/maps", "rb") as handle:
+            return handle.read().count(b"\n")
+    except OSError:
+        return None
 
 
 def enable_compilation_cache(directory: str | os.PathLike | None = None) -> Path:

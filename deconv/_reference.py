@@ -33,6 +33,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from scipy.stats import chi2
 
+from deconv import _jax
 from deconv import _validation as v
 
 Array = jax.Array
@@ -140,6 +141,7 @@ class Path:
 
 
 _PATHS: dict[tuple[Any, Any], Path] = {}
+_jax.keeps_programs(_PATHS.clear)
 
 
 def path(log_prior: Callable, log_likelihood: Callable, takes_data: bool) -> Path:

@@ -24,6 +24,7 @@ from numpyro import distributions as dist
 from numpyro import handlers
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
+from deconv import _jax
 from deconv.baselines import CustomBaseline
 from deconv.model import (
     PeakModel,
@@ -214,3 +215,7 @@ def evidence_densities(structure: Structure):
     log_prior.__qualname__ = f"log_prior[{structure.label}]"
     log_likelihood.__qualname__ = f"log_likelihood[{structure.label}]"
     return log_prior, log_likelihood
+
+
+_jax.keeps_programs(transforms.cache_clear)
+_jax.keeps_programs(evidence_densities.cache_clear)

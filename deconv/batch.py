@@ -68,10 +68,7 @@ from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
-from deconv import (
-    _jax,  # noqa: F401
-    _structured,
-)
+from deconv import _jax, _structured
 from deconv import _validation as v
 from deconv._arviz import az
 from deconv.baselines import BaselineSpec, CustomBaseline, baseline_label
@@ -390,6 +387,12 @@ def clear_cache() -> None:
     with _LOCK:
         _SOLVERS.clear()
         _COMPILES.clear()
+
+
+@_jax.keeps_programs
+def _forget_solvers() -> None:
+    with _LOCK:
+        _SOLVERS.clear()
 
 
 def _solver(structure: _Structure) -> Callable:
@@ -921,6 +924,7 @@ def _evidence_chunk(task: _Task) -> list[_Outcome]:
 
 def _run_chunk(task: _Task) -> list[_Outcome]:
     """Fit one chunk; module-level so that executors can pickle it."""
+    _jax.make_room_for_programs()
     if task.settings.method == "evidence":
         return _evidence_chunk(task)
     if task.settings.vectorised:

@@ -18,11 +18,7 @@ from jax.scipy.optimize import minimize
 from numpyro.infer import MCMC, NUTS
 from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 
-from deconv import (
-    _ahead,
-    _jax,  # noqa: F401
-    _structured,
-)
+from deconv import _ahead, _jax, _structured
 from deconv import _validation as v
 from deconv.baselines import BaselineSpec
 from deconv.exceptions import ConvergenceWarning
@@ -627,6 +623,7 @@ def fit(
         sigma=sigma,
         smallest_peak=smallest_peak,
     )
+    _jax.make_room_for_programs()
     started = time.perf_counter()
     map_key, nuts_key, ppc_key = jax.random.split(key, 3)
     seed = int(jax.random.randint(map_key, (), 0, 2**31 - 1))

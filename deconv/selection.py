@@ -23,7 +23,7 @@ import pandas as pd
 from numpyro import handlers
 from numpyro.infer.util import potential_energy
 
-from deconv import _ahead, _structured
+from deconv import _ahead, _jax, _structured
 from deconv import _validation as v
 from deconv._selection_store import CandidateStores
 from deconv.baselines import BaselineSpec, baseline_label
@@ -346,6 +346,7 @@ def _begin_free_energy(
 ) -> _PendingEvidence:
     """The MAP fits and the replica-exchange set-up of one model; its sampler compiles on
     ``background``'s threads (if given) while the caller goes on."""
+    _jax.make_room_for_programs()
     started = time.perf_counter()
     map_key, re_key, wbic_key, ppc_key = jax.random.split(key, 4)
     seed = int(jax.random.randint(map_key, (), 0, 2**31 - 1))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -12,17 +14,24 @@ matplotlib.use("Agg")
 
 REPO = Path(__file__).resolve().parents[1]
 
-# One compilation cache for the whole suite: both xdist workers, the examples and notebooks
-# run in subprocesses and the CLI's own cache (never the user's ~/.cache) share it.
-_CACHE = REPO / ".pytest_cache" / "specbayes-jax"
-os.environ.setdefault("SPECBAYES_CACHE_DIR", str(_CACHE))
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.environ["SPECBAYES_CACHE_DIR"])
-os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
-# A size cap turns on JAX's file lock around cache reads and writes: without it two processes
-# (both xdist workers, or a test and its subprocess) can read an entry another is still
-# writing, and deserialising half an executable crashed a worker (SIGSEGV in
-# compilation_cache.get_executable_and_time). 1 GiB, as deconv.enable_compilation_cache sets.
-os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30))
+# No persistent compilation cache in the suite: serialising an executable into JAX's disk cache
+# crashed an xdist worker twice (SIGSEGV/SIGABRT inside put_executable_and_time, jax 0.10.2),
+# and a crashed worker hung CI. The CLI, run in-process or as a subprocess, is told the same;
+# tests/test_compilation.py exercises the cache in fresh processes with folders of their own.
+os.environ["SPECBAYES_COMPILATION_CACHE"] = "0"
+os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_programs():
+    """Let go of each test module's compiled programs when it ends. A worker runs many modules
+    in one process; kept, their executables reached ~50 000 memory maps, and at the kernel's
+    limit (vm.max_map_count, 65 530) XLA's compiler crashed the worker (SIGSEGV in
+    backend_compile_and_load)."""
+    yield
+    if "deconv._jax" in sys.modules:
+        sys.modules["deconv._jax"].clear_compiled_programs()
+        gc.collect()
 
 
 def _shared_data_dir() -> Path:

@@ -186,3 +186,61 @@ def test_an_error_leaves_the_background_threads_at_once():
         raise KeyError("interrupted")
     assert time.perf_counter() - begun < 1.0
     assert queued.cancelled()
+
+
+_MAPS_RELEASED = textwrap.dedent(
+    """
+    import gc, json
+    import deconv
+    import datasets
+    from deconv.inference import make_problem, multi_start_map
+
+    def maps():
+        with open("/proc/self/maps") as handle:
+            return sum(1 for _ in handle)
+
+    spectrum = datasets.nagata2012(seed=0).spectrum
+    def best(n_peaks):
+        problem = make_problem(spectrum, n_peaks, shape="gaussian", baseline="none",
+                               priors="nagata2012")
+        _, table = multi_start_map(problem, n_starts=4, n_polish=1)
+        return float(table["neg_log_posterior"].iloc[0])
+
+    start = maps()
+    first = [best(k) for k in (1, 2)]
+    held = maps()
+    deconv.clear_compiled_programs()
+    gc.collect()
+    released = maps()
+    again = [best(k) for k in (1, 2)]
+    print(json.dumps({"start": start, "held": held, "released": released,
+                      "first": first, "again": again}))
+    """
+)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+def test_clearing_the_compiled_programs_releases_their_memory_maps():
+    import json
+
+    counts = json.loads(_run(_MAPS_RELEASED, hash_seed=0).splitlines()[-1])
+    compiled = counts["held"] - counts["start"]
+    assert compiled > 100  # two structures' optimisers hold hundreds of maps
+    assert counts["held"] - counts["released"] > 0.5 * compiled
+    np.testing.assert_allclose(counts["again"], counts["first"], rtol=0, atol=1e-9)
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+def test_programs_are_let_go_only_near_the_memory_map_limit(monkeypatch):
+    from deconv import _jax
+    from deconv.inference import multi_start_map
+
+    problem = make_problem(datasets.nagata2012(seed=0).spectrum, 1, shape="gaussian",
+                           baseline="none", priors="nagata2012")  # fmt: skip
+    multi_start_map(problem, n_starts=2, n_polish=1)
+    kept = len(_ahead._PROGRAMS)
+    assert kept >= 2
+    monkeypatch.setattr(_jax, "_map_limit", lambda: 10**9)
+    assert not _jax.make_room_for_programs() and len(_ahead._PROGRAMS) == kept
+    monkeypatch.setattr(_jax, "_map_limit", lambda: 2 * _jax._maps_in_use() - 10)
+    assert _jax.make_room_for_programs() and len(_ahead._PROGRAMS) == 0
