@@ -303,7 +303,7 @@ class MisfitCheck(NamedTuple):
             f"lag-1 autocorrelation {self.lag1.value:.2f}",
             f"runs z = {self.runs.z:.1f}",
             f"chi2/n = {self.chi_square.per_point:.3g}"
-            + ("" if self.sigma_known else " (not tested: needs a known sigma, normal noise)"),
+            + ("" if self.sigma_known else " (not tested: needs a known sigma or counts >= 10)"),
         ]
         return ", ".join(parts) + f"; smallest p = {self.p_min:.2g} vs {self.threshold:.2g}"
 

@@ -282,6 +282,10 @@ def _posterior_mean_curve(result: Fit) -> np.ndarray:
     return ys * curve / total
 
 
+# Smallest fitted count at which the Pearson chi-square of Poisson counts is tested.
+PEARSON_MIN_COUNT = 10.0
+
+
 def residual_check(result: Fit) -> MisfitCheck:
     """The residual check of a fit (:func:`deconv.misfit.misfit_check`).
 
@@ -290,12 +294,18 @@ def residual_check(result: Fit) -> MisfitCheck:
     are the residuals of any typical draw. The scale is the fixed sigma, the spectrum's
     per-point sigma (``sigma="data"``) or the posterior mean of the inferred sigma (Student-t
     noise: its scale); chi-square per point enters the verdict only with a known sigma and
-    normal noise (an inferred sigma makes it ~1 by construction).
+    normal noise (an inferred sigma makes it ~1 by construction). Poisson counts are
+    standardised by the square root of the fitted mean (Pearson residuals); their chi-square
+    enters the verdict where every fitted mean is at least :data:`PEARSON_MIN_COUNT`, as the
+    chi-square reference needs (each term's variance is 2 + 1/mean).
     """
     spectrum, priors = result.spectrum, result.model.priors
     mean = _posterior_mean_curve(result)
     sigma_known = result.model.noise == "normal"
-    if priors.sigma is not None:
+    if result.model.noise == "poisson":
+        scale = np.sqrt(np.maximum(mean, np.finfo(float).tiny))
+        sigma_known = bool(np.min(mean) >= PEARSON_MIN_COUNT)
+    elif priors.sigma is not None:
         scale: Any = priors.sigma
     elif "sigma" in result.samples_internal:
         scale = result.scaling.ys * float(np.mean(result.samples_internal["sigma"]))

@@ -258,3 +258,21 @@ def test_whole_floats_and_integer_arrays_are_counts():
     spectrum, _ = _counts(0, n=30)
     # other noise models accept any data
     model.PeakModel(n_peaks=1).check_data(deconv.Spectrum(spectrum.x, spectrum.y - 100.5))
+
+
+def test_the_misfit_check_of_counts_uses_pearson_residuals():
+    spectrum, _ = _counts(1)
+    checks = {}
+    for n_peaks in (1, 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", (MisfitWarning, ConvergenceWarning))
+            fitted = deconv.fit(spectrum, n_peaks, shape="gaussian", baseline="linear",
+                                noise="poisson", method="map", key=0)  # fmt: skip
+        checks[n_peaks] = fitted.misfit
+    right, short = checks[2], checks[1]
+    # Poisson variance is known (the mean): the chi-square is tested, and near 1 per point
+    assert right.sigma_known and short.sigma_known
+    spread = np.sqrt(2.0 / spectrum.n_points)
+    assert abs(right.chi_square.per_point - 1.0) < 3.5 * spread and not right.misfit
+    # one peak short: the Pearson chi-square is many spreads above 1 and the verdict says so
+    assert short.chi_square.per_point > 1.0 + 10 * spread and short.misfit
