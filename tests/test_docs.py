@@ -281,7 +281,7 @@ def test_quickstart_fits_the_bundled_spectrum(tmp_path, monkeypatch):
     figure = tmp_path / "quickstart.png"
     monkeypatch.setattr(sys, "argv", ["quickstart.py", str(figure)])
     # the README's script with short chains (the figure in docs/ comes from the full run)
-    fast = "key=0, num_warmup=300, num_samples=300, num_chains=2)"
+    fast = "key=0, num_warmup=200, num_samples=150, num_chains=2)"
     source = (REPO / "examples" / "quickstart.py").read_text(encoding="utf-8")
     assert source.count("key=0)") == 1
     namespace = {"__name__": "__main__"}

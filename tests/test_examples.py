@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from deconv import EvidenceWarning
 
@@ -26,6 +27,7 @@ def test_fit_ir_spectrum_example(tmp_path):
     assert (tmp_path / "fit.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # long; test_selection and test_cli select Nagata K = 2-3 in the default suite
 def test_compare_models_example_prefers_three_peaks(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", EvidenceWarning)  # short runs: se may exceed 0.3
@@ -35,6 +37,7 @@ def test_compare_models_example_prefers_three_peaks(tmp_path):
     assert (tmp_path / "c.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # two minutes; test_io reads this series and test_selector runs the workflow
 def test_co_adsorption_example_on_the_real_series(shared_data, tmp_path, monkeypatch):
     monkeypatch.setenv("SPECBAYES_SHARED_DATA", str(shared_data))
     example = _load("co_adsorption")

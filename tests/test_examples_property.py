@@ -12,7 +12,10 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "property_scenario.py"
 
 
-@pytest.mark.parametrize(("scenario", "candidates"), [("a", [1, 2]), ("b", [2, 3])])
+@pytest.mark.parametrize(
+    ("scenario", "candidates"),
+    [("a", [1, 2]), pytest.param("b", [2, 3], marks=pytest.mark.slow)],  # b: the same route
+)
 def test_property_scenario_example_quick(scenario, candidates, tmp_path, capsys, monkeypatch):
     figure = tmp_path / "scenario.png"
     argv = [str(EXAMPLE), "--scenario", scenario, "--quick", "--out", str(figure)]

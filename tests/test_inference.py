@@ -199,6 +199,7 @@ def test_fit_plot_draws_data_band_and_components(nagata_fit):
     assert bottom.get_ylabel() == "residual"
 
 
+@pytest.mark.slow  # test_docs runs the same NUTS fit of ir_carbonyl (the quickstart)
 def test_nuts_recovers_ir_like_spectrum():
     data = datasets.ir_carbonyl(seed=0, noise=0.01)
     result = fit(

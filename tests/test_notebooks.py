@@ -11,7 +11,14 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TIMEOUT_S = 600  # per cell; each notebook takes about a minute on an idle 2-core machine
 
 
-@pytest.mark.parametrize("name", ["compare_models.ipynb", "series_to_property.ipynb"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        # compare_models is the compare_models example's selection (test_selection covers it)
+        pytest.param("compare_models.ipynb", marks=pytest.mark.slow),
+        "series_to_property.ipynb",
+    ],
+)
 def test_notebook_runs_with_small_settings(name, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")

@@ -47,6 +47,7 @@ def test_prior_and_likelihood_split_the_joint_density_exactly(nagata):
     assert total == pytest.approx(float(joint) - n_log_ys, abs=1e-9)
 
 
+@pytest.mark.slow  # a statistical check of the sorted-centre parametrisation
 def test_ordering_the_centres_leaves_the_evidence_unchanged(nagata):
     """K! times the prior on the ordered set: ordered and unordered runs agree."""
     ordered = free_energy(
@@ -128,6 +129,7 @@ def test_unknown_model_prior_label_fails_before_any_computation(nagata):
         )
 
 
+@pytest.mark.slow  # test_jumps_undo_a_lopsided_share covers the jump move by default
 def test_a_light_optimum_does_not_hold_the_replicas(nagata):
     """Key 6 at K = 4 finds an optimum with a fourth peak parked at x = -0.11, fitting the noise
     at the data's edge (about 1 % of the posterior). With one share of the replicas per optimum

@@ -56,8 +56,9 @@ def selection(series, batches):
     with threadpool_limits(1), pytest.MonkeyPatch.context() as patch:
         patch.setattr(gp_selector, "_series_free_energies", recording)
         return select_series(
-            series, "rate", CANDIDATES, sigma=0.02, sampler=TINY, progress=False, key=0
-        )
+            series, "rate", CANDIDATES, sigma=0.02, sampler=TINY, progress=False, key=0,
+            n_starts=32,
+        )  # fmt: skip
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def replay(selection, batches, monkeypatch):
         with threadpool_limits(1):
             return select_series(
                 series, "rate", CANDIDATES, sigma=0.02, sampler=TINY, progress=False, key=0,
-                **kwargs,
+                n_starts=32, **kwargs,
             )  # fmt: skip
 
     return run
