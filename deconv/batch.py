@@ -604,6 +604,10 @@ EVIDENCE_COLUMNS = (
     "round_trips",
     "r_hat_max",
     "ess_bulk_min",
+    "starts_at_best",
+    "map_trusted",
+    "n_runs_redone",
+    "n_runs_dropped",
     "warning",
 )
 
@@ -882,6 +886,9 @@ def _evidence_one(
         "round_trips": evidence.round_trips,
         "r_hat_max": diagnostics.get("r_hat_max", math.nan),
         "ess_bulk_min": diagnostics.get("ess_bulk_min", math.nan),
+        **{name: diagnostics[name] for name in ("starts_at_best", "map_trusted")},
+        "n_runs_redone": evidence.n_runs_redone,
+        "n_runs_dropped": evidence.n_runs_dropped,
         "warning": " | ".join(sorted({_reason(str(w.message)) for w in caught})),
         **_misfit_of(diagnostics),
     }
@@ -1399,7 +1406,9 @@ def fit_series(
         Vectorised MAP (fast), a loop of :func:`deconv.fit` with NUTS, or free energies by
         replica exchange, warm-started along the series (columns ``free_energy``,
         ``free_energy_se``, ``n_gradient_evals``... in the summary; a warm-started run whose
-        replicas do not mix is redone cold, ``restarted_cold``).
+        replicas do not mix is redone cold, ``restarted_cold``; the trust columns
+        ``starts_at_best``, ``map_trusted``, ``n_runs_redone`` and ``n_runs_dropped`` say
+        how sure the MAP starts and the independent runs were).
     key : int or jax PRNG key
         Batch seed. Each spectrum's seed derives from it and the sample id, so results do not
         depend on chunking, order, executor or interruptions (warm-started free energies
@@ -1526,7 +1535,9 @@ def fit_files(
         Vectorised MAP (fast), a loop of :func:`deconv.fit` with NUTS, or free energies by
         replica exchange, warm-started along the series (columns ``free_energy``,
         ``free_energy_se``, ``n_gradient_evals``... in the summary; a warm-started run whose
-        replicas do not mix is redone cold, ``restarted_cold``).
+        replicas do not mix is redone cold, ``restarted_cold``; the trust columns
+        ``starts_at_best``, ``map_trusted``, ``n_runs_redone`` and ``n_runs_dropped`` say
+        how sure the MAP starts and the independent runs were).
     key : int or jax PRNG key
         Batch seed. Each spectrum's seed derives from it and the sample id, so results do not
         depend on chunking, order, executor or interruptions (warm-started free energies

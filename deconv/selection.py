@@ -43,6 +43,7 @@ from deconv.inference import (
     compile_map_ahead,
     inside_support,
     make_problem,
+    map_diagnostics,
     multi_start_map,
 )
 from deconv.model import PeakModel, peak_model, pointwise_log_likelihood
@@ -292,6 +293,7 @@ class _PendingEvidence(NamedTuple):
     wbic_key: jax.Array | None  # None: no WBIC
     ppc_key: jax.Array
     setup_s: float
+    map_trust: dict[str, Any]  # inference.map_diagnostics of the MAP fits
 
     def result(self) -> ModelEvidence:
         started = time.perf_counter() - self.setup_s
@@ -322,6 +324,10 @@ class _PendingEvidence(NamedTuple):
             key=self.ppc_key,
             wall_time=time.perf_counter() - started,
         )
+        fit.diagnostics.update(
+            self.map_trust, n_runs_redone=result.n_runs_redone,
+            n_runs_dropped=result.n_runs_dropped,
+        )  # fmt: skip
         return ModelEvidence(
             model=problem.model,
             free_energy=float(result.free_energy),
@@ -363,8 +369,9 @@ def _begin_free_energy(
         raise ValueError(f"spectrum {name!r}, model {label}: {error}") from error
     setup_s = time.perf_counter() - started
     return _PendingEvidence(
-        problem, table, init, run, wbic_key if compute_wbic else None, ppc_key, setup_s
-    )
+        problem, table, init, run, wbic_key if compute_wbic else None, ppc_key, setup_s,
+        map_diagnostics(optima, table),
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

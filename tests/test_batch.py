@@ -327,6 +327,10 @@ def test_evidence_batch_compiles_once_and_warm_starts_save_gradients():
     assert list(warm["warm_started"]) == [False, True, True, True]
     assert not cold["warm_started"].any()
     assert warm["n_temperatures"].nunique() == 1 and cold["n_temperatures"].nunique() == 1
+    # every row says how far to trust it: the MAP starts and the independent runs
+    assert (warm["starts_at_best"] >= 1).all() and (warm["starts_at_best"] <= 6).all()
+    assert warm["map_trusted"].isin([True, False]).all()
+    assert (warm["n_runs_redone"] == 0).all() and (warm["n_runs_dropped"] == 0).all()
     # measured on weak_band(seed=0), K=2 Gaussian + linear, 6 spectra, n_samples=1000 (with the
     # replicas started by Laplace evidence): warm runs 4.5e5-5.3e5 gradient evaluations against
     # 7.7e5-8.1e5 cold (ratio 0.62), se 0.09-0.24 against 0.09-0.17 (ratio 1.12), so se^2 x
