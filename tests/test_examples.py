@@ -52,3 +52,24 @@ def test_co_adsorption_example_on_the_real_series(shared_data, tmp_path, monkeyp
     assert np.isfinite(table["F_total"]).all() and selection.chosen.startswith("K=3")
     assert (tmp_path / "co_selection.csv").is_file()
     assert (tmp_path / "co_selection.png").stat().st_size > 10_000
+
+
+def test_xps_counts_example_reads_whole_counts_in_its_window(shared_data, monkeypatch):
+    monkeypatch.setenv("SPECBAYES_SHARED_DATA", str(shared_data))
+    spectrum = _load("xps_counts").load_counts()
+    assert spectrum.n_points == 131 and spectrum.descending  # 292 -> 279 eV, 0.1 eV steps
+    assert spectrum.x.min() == pytest.approx(279.0) and spectrum.x.max() == pytest.approx(292.0)
+    np.testing.assert_array_equal(spectrum.y, np.round(spectrum.y))  # counts, as Poisson needs
+    assert (spectrum.y.min(), spectrum.y.max()) == (435, 9359)
+
+
+@pytest.mark.slow  # six MAP fits with a custom baseline: several minutes
+def test_xps_counts_example_quick_prefers_a_step_background(shared_data, monkeypatch, tmp_path):
+    monkeypatch.setenv("SPECBAYES_SHARED_DATA", str(shared_data))
+    fits = _load("xps_counts").main(["--quick", "--out", str(tmp_path / "x.png")])
+    # a straight line cannot follow the step: two peaks on it misfit, on the step they do not
+    assert fits["K=2 pseudo_voigt + linear"].misfit.misfit
+    assert not fits["K=2 pseudo_voigt + step"].misfit.misfit
+    centres = fits["K=2 pseudo_voigt + step"].peak_table["centre"]
+    np.testing.assert_allclose(sorted(centres), [284.44, 285.42], atol=0.2)
+    assert (tmp_path / "x.png").stat().st_size > 10_000
