@@ -98,6 +98,7 @@ def _nagata_csv(folder):
     return write_spectrum(datasets.nagata2012(0).spectrum, folder / "nagata.csv")
 
 
+@pytest.mark.slow  # compile-bound; two lighter select tests below run by default
 def test_select_on_nagata_picks_three_peaks_and_report_shows_the_table(tmp_path, capsys):
     out = tmp_path / "select"
     code = cli.main(
