@@ -1422,7 +1422,8 @@ def fit_series(
     out : str or os.PathLike, optional
         Result folder (:class:`deconv.store.ResultStore`): one NetCDF per spectrum,
         ``summary.csv`` and ``failures.csv``, rewritten atomically after every chunk. A rerun
-        skips spectra whose result file exists.
+        skips a spectrum only if its result file is readable and holds the same settings and
+        data fingerprints; any other is recomputed (``BatchResult.recomputed`` says why).
     force : bool
         Recompute (and overwrite) results already in ``out``.
     progress : bool
@@ -1527,52 +1528,14 @@ def fit_files(
     ----------
     paths : folder, file or iterable of files
         A folder is searched (not recursively) for files with a supported extension.
-    n_peaks : int
-        Number of peaks K of the model.
-    shape, baseline : str
-        Line shape and baseline, as in :func:`deconv.fit`.
-    method : {"map", "nuts", "evidence"}
-        Vectorised MAP (fast), a loop of :func:`deconv.fit` with NUTS, or free energies by
-        replica exchange, warm-started along the series (columns ``free_energy``,
-        ``free_energy_se``, ``n_gradient_evals``... in the summary; a warm-started run whose
-        replicas do not mix is redone cold, ``restarted_cold``; the trust columns
-        ``starts_at_best``, ``map_trusted``, ``n_runs_redone`` and ``n_runs_dropped`` say
-        how sure the MAP starts and the independent runs were).
-    key : int or jax PRNG key
-        Batch seed. Each spectrum's seed derives from it and the sample id, so results do not
-        depend on chunking, order, executor or interruptions (warm-started free energies
-        excepted: they depend on the preceding spectrum of the chunk).
-    chunk_size : int
-        Spectra per chunk (one vmapped call, one executor task); bounds memory.
-    executor : concurrent.futures.Executor-like, optional
-        Anything with ``submit(fn, *args)`` returning a future with ``result()``, e.g. a
-        ``ProcessPoolExecutor`` (spawn context) or a Dask ``distributed.Client``. ``None``
-        runs the chunks in a background thread while this one writes the results.
-    out : str or os.PathLike, optional
-        Result folder (:class:`deconv.store.ResultStore`): one NetCDF per spectrum,
-        ``summary.csv`` and ``failures.csv``, rewritten atomically after every chunk. A rerun
-        skips spectra whose result file exists.
-    force : bool
-        Recompute (and overwrite) results already in ``out``.
-    progress : bool
-        Show a progress bar and the closing line ``"done N, failed M, skipped K"`` on stderr.
-    crop : (float or None, float or None), optional
-        Keep only ``lower <= x <= upper`` of every spectrum (``None``: that end uncut);
-        recorded in the settings.
-    precorrect : str or (str, dict), optional
-        A pybaselines method (and its keywords) subtracted from every spectrum after the
-        crop, e.g. ``("asls", deconv.precorrect.PAPER_ASLS)``
-        (:func:`deconv.precorrect.subtract_baseline`); recorded in the settings and in each
-        result's metadata. A spectrum that cannot be cropped or corrected is a failure.
+    n_peaks, shape, baseline, method, key, chunk_size, executor, out, force, progress
+        As in :func:`fit_series`.
+    crop, precorrect
+        As in :func:`fit_series`: applied to each spectrum after it is read.
     reader_options : dict, optional
         Keyword arguments of the reader (``sep``, ``x_column``...).
     **fit_kwargs
-        ``noise``, ``priors``, ``sigma``, ``smallest_peak`` and ``n_starts`` (starts per
-        spectrum: default 2 for MAP, 24 for NUTS, 384 for evidence) as in :func:`deconv.fit`;
-        ``n_iter`` (at most this many Levenberg-Marquardt steps, default 200) for MAP;
-        ``num_warmup``, ``num_samples``, ``num_chains``, ``target_accept``, ``dense_mass`` for NUTS;
-        ``sampler`` (a dict of :func:`deconv.evidence.replica_exchange` settings),
-        ``warm_start`` (default True) and ``warm_warmup`` (default 100) for ``"evidence"``.
+        As in :func:`fit_series` (model, starts and sampler settings).
 
     Returns
     -------
