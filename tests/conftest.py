@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
@@ -46,3 +47,28 @@ def shared_data() -> Path:
     if not folder.is_dir():
         pytest.skip(f"shared data folder not found at {folder} (set SPECBAYES_SHARED_DATA)")
     return folder
+
+
+def two_band_spectrum(index: int):
+    """Two Gaussian bands on 0.1 (centres 4 and 6.5; the second's height 1 + 0.5 index), noise
+    sd 0.02 from seed ``index``, 100 points on [0, 10]."""
+    import deconv
+
+    x = np.linspace(0.0, 10.0, 100)
+    rng = np.random.default_rng(index)
+    y = (
+        2.0 * np.exp(-0.5 * ((x - 4.0) / 0.5) ** 2)
+        + (1.0 + 0.5 * index) * np.exp(-0.5 * ((x - 6.5) / 0.6) ** 2)
+        + 0.1
+        + 0.02 * rng.standard_normal(x.size)
+    )
+    return deconv.Spectrum(x, y, name=f"s{index}")
+
+
+@pytest.fixture(scope="session")
+def two_band_map_fits():
+    """MAP fits (K = 2 Gaussian + constant, 4 starts, key 0) of ``two_band_spectrum(0..3)``."""
+    import deconv
+
+    options = {"shape": "gaussian", "baseline": "constant", "method": "map", "key": 0}
+    return [deconv.fit(two_band_spectrum(i), 2, n_starts=4, **options) for i in range(4)]

@@ -17,7 +17,6 @@ from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.utils.estimator_checks import check_estimator
 from threadpoolctl import threadpool_limits
 
-import deconv
 from deconv.exceptions import ConvergenceWarning, SpecbayesWarning
 from deconv.model import to_user_units
 from gp_property import (
@@ -328,24 +327,9 @@ def test_property_likelihood_validation(data):
 # feature draws from fits
 
 
-X_AXIS = np.linspace(0.0, 10.0, 100)
-
-
-def _spectrum(index: int) -> deconv.Spectrum:
-    rng = np.random.default_rng(index)
-    y = (
-        2.0 * np.exp(-0.5 * ((X_AXIS - 4.0) / 0.5) ** 2)
-        + (1.0 + 0.5 * index) * np.exp(-0.5 * ((X_AXIS - 6.5) / 0.6) ** 2)
-        + 0.1
-        + 0.02 * rng.standard_normal(X_AXIS.size)
-    )
-    return deconv.Spectrum(X_AXIS, y, name=f"s{index}")
-
-
 @pytest.fixture(scope="module")
-def map_fits():
-    kw = {"shape": "gaussian", "baseline": "constant", "method": "map", "key": 0, "n_starts": 4}
-    return [deconv.fit(_spectrum(i), 2, **kw) for i in range(3)]
+def map_fits(two_band_map_fits):
+    return two_band_map_fits[:3]
 
 
 def _with_draws(fit, n_chains: int, n_draws: int, seed: int):

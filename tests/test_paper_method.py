@@ -24,7 +24,6 @@ from sklearn.gaussian_process.kernels import (
 from threadpoolctl import threadpool_limits
 
 import datasets
-import deconv
 from deconv.model import to_user_units
 from gp_property import (
     PropertyGP,
@@ -164,20 +163,6 @@ def test_per_draw_policy_refits_on_every_draw_and_is_optimistic(predictive, monk
 # spectrum inputs from fits
 
 
-X_AXIS = np.linspace(0.0, 10.0, 100)
-
-
-def _spectrum(index: int) -> deconv.Spectrum:
-    rng = np.random.default_rng(index)
-    y = (
-        2.0 * np.exp(-0.5 * ((X_AXIS - 4.0) / 0.5) ** 2)
-        + (1.0 + 0.5 * index) * np.exp(-0.5 * ((X_AXIS - 6.5) / 0.6) ** 2)
-        + 0.1
-        + 0.02 * rng.standard_normal(X_AXIS.size)
-    )
-    return deconv.Spectrum(X_AXIS, y, name=f"s{index}")
-
-
 def _with_draws(fit, n_chains: int, n_draws: int, seed: int):
     """A MAP fit with synthetic posterior draws, and predictive draws = curve + fresh noise."""
     rng = np.random.default_rng(seed)
@@ -203,17 +188,16 @@ def _with_draws(fit, n_chains: int, n_draws: int, seed: int):
 
 
 @pytest.fixture(scope="module")
-def fits():
-    kw = {"shape": "gaussian", "baseline": "constant", "method": "map", "key": 0, "n_starts": 4}
-    maps = [deconv.fit(_spectrum(i), 2, **kw) for i in range(4)]
-    return [_with_draws(fit, 2, 3, seed) for seed, fit in enumerate(maps)]
+def fits(two_band_map_fits):
+    return [_with_draws(fit, 2, 3, seed) for seed, fit in enumerate(two_band_map_fits)]
 
 
 def test_predictive_spectra_are_the_stored_predictive_draws(fits):
     draws = feature_draws(fits, features="predictive_spectrum", region=(5.0, 8.0))
-    mask = (X_AXIS >= 5.0) & (X_AXIS <= 8.0)
+    x = fits[0].spectrum.x
+    mask = (x >= 5.0) & (x <= 8.0)
     assert draws.values.shape == (6, 4, int(mask.sum())) == (6, 4, 30)
-    np.testing.assert_array_equal(draws.x, X_AXIS[mask])
+    np.testing.assert_array_equal(draws.x, x[mask])
     assert draws.names[0] == "predictive_spectrum(x=5.05051)"
     for i, fit in enumerate(fits):
         y = fit.idata.posterior_predictive["y"].to_numpy().reshape(6, -1)
