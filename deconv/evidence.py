@@ -1030,7 +1030,6 @@ def _cold_tuning(betas: np.ndarray, log_step: Array, laplace: _Laplace) -> _Tuni
 
 _run_jit = jax.jit(_run, static_argnums=(0, 1, 2))
 _cold_tuning_jit = jax.jit(_cold_tuning)
-_COMPILES: dict[tuple[Any, Any], int] = {}
 
 
 # --------------------------------------------------------------------------------------------
