@@ -82,30 +82,47 @@ def one_seed(case: str, seed: int, store: Path) -> dict:
     for row in ours.table.itertuples():
         rows[int(row.n_peaks)].update({"F_total": row.F_total, "F_total_se": row.F_total_se,
                                        "neg_log_L_prop_ours": row.neg_log_L_prop})  # fmt: skip
-    choice = {
-        "spectra": min(rows, key=lambda k: rows[k]["FE_spec"]),
-        "FE_tilde": min(rows, key=lambda k: rows[k]["FE_tilde"]),
-        "F_total": min(rows, key=lambda k: rows[k]["F_total"]),
-    }
+    columns = {"spectra": "FE_spec", "FE_tilde": "FE_tilde", "F_total": "F_total"}
+    choice = {name: _choice(rows, column) for name, column in columns.items()}
     return {"case": case, "seed": seed, "seconds": seconds, "models": rows, "choice": choice}
 
 
+def _choice(rows: dict, column: str) -> int | None:
+    """The candidate with the lowest ``column``, or None (a tie) when the two lowest differ by
+    less than twice their combined standard error."""
+    ranked = sorted(rows, key=lambda k: rows[k][column])
+    best, runner_up = rows[ranked[0]], rows[ranked[1]]
+    gap = runner_up[column] - best[column]
+    se = (best[f"{column}_se"] ** 2 + runner_up[f"{column}_se"] ** 2) ** 0.5
+    return ranked[0] if gap > 2 * se else None
+
+
 def summarise(records: list[dict]) -> dict:
+    """Per case: how often each criterion picks the paper's claim or the truth, and how often
+    it cannot choose (the two candidates within twice their combined se)."""
     out = {}
     for case, spec in CASES.items():
         runs = [r for r in records if r["case"] == case]
         if not runs:
             continue
+        columns = {"spectra": "FE_spec", "FE_tilde": "FE_tilde", "F_total": "F_total"}
+        picks = [
+            {name: _choice(_by_k(r["models"]), column) for name, column in columns.items()}
+            for r in runs
+        ]
         out[case] = {
             "seeds": len(runs),
-            "spectra_pick_paper_claim": sum(
-                r["choice"]["spectra"] == spec["spectra_claim"] for r in runs
-            ),
-            "FE_tilde_picks_truth": sum(r["choice"]["FE_tilde"] == spec["truth"] for r in runs),
-            "F_total_picks_truth": sum(r["choice"]["F_total"] == spec["truth"] for r in runs),
+            "spectra_pick_paper_claim": sum(p["spectra"] == spec["spectra_claim"] for p in picks),
+            "FE_tilde_picks_truth": sum(p["FE_tilde"] == spec["truth"] for p in picks),
+            "F_total_picks_truth": sum(p["F_total"] == spec["truth"] for p in picks),
+            "ties": {name: sum(p[name] is None for p in picks) for name in columns},
             "minutes_per_seed": sum(r["seconds"] for r in runs) / len(runs) / 60,
         }
     return out
+
+
+def _by_k(models: dict) -> dict:
+    return {int(k): row for k, row in models.items()}  # JSON keys are strings
 
 
 def _seeds(text: str) -> list[int]:
