@@ -382,17 +382,17 @@ def compile_count() -> dict[str, int]:
     return dict(_COMPILES)
 
 
-def clear_cache() -> None:
-    """Forget the compiled batched optimisers (and their counts); the next batch recompiles."""
-    with _LOCK:
-        _SOLVERS.clear()
-        _COMPILES.clear()
-
-
 @_jax.keeps_programs
 def _forget_solvers() -> None:
     with _LOCK:
         _SOLVERS.clear()
+
+
+def clear_cache() -> None:
+    """Forget the compiled batched optimisers (and their counts); the next batch recompiles."""
+    _forget_solvers()
+    with _LOCK:
+        _COMPILES.clear()
 
 
 def _solver(structure: _Structure) -> Callable:
@@ -593,6 +593,8 @@ def _reason(error: BaseException | str) -> str:
 
 
 MISFIT_COLUMNS = ("misfit", "misfit_p_min")  # the residual check (deconv.misfit)
+# how far a free energy's fit can be trusted (its Fit.diagnostics)
+TRUST_COLUMNS = ("starts_at_best", "map_trusted", "n_runs_redone", "n_runs_dropped")
 EVIDENCE_COLUMNS = (
     "free_energy",
     "free_energy_se",
@@ -604,10 +606,7 @@ EVIDENCE_COLUMNS = (
     "round_trips",
     "r_hat_max",
     "ess_bulk_min",
-    "starts_at_best",
-    "map_trusted",
-    "n_runs_redone",
-    "n_runs_dropped",
+    *TRUST_COLUMNS,
     "warning",
 )
 
@@ -886,9 +885,7 @@ def _evidence_one(
         "round_trips": evidence.round_trips,
         "r_hat_max": diagnostics.get("r_hat_max", math.nan),
         "ess_bulk_min": diagnostics.get("ess_bulk_min", math.nan),
-        **{name: diagnostics[name] for name in ("starts_at_best", "map_trusted")},
-        "n_runs_redone": evidence.n_runs_redone,
-        "n_runs_dropped": evidence.n_runs_dropped,
+        **{name: diagnostics[name] for name in TRUST_COLUMNS},
         "warning": " | ".join(sorted({_reason(str(w.message)) for w in caught})),
         **_misfit_of(diagnostics),
     }
@@ -931,10 +928,10 @@ def _evidence_chunk(task: _Task) -> list[_Outcome]:
 
 def _run_chunk(task: _Task) -> list[_Outcome]:
     """Fit one chunk; module-level so that executors can pickle it."""
-    _jax.make_room_for_programs()
     if task.settings.method == "evidence":
         return _evidence_chunk(task)
-    if task.settings.vectorised:
+    if task.settings.vectorised:  # the other routes make room in fit / the free energy
+        _jax.make_room_for_programs()
         return _map_chunk(task)
     outcomes = []
     for spectrum, seed in zip(task.spectra, task.seeds, strict=True):
