@@ -10,6 +10,7 @@ from datasets.synthetic import (
     Synthetic,
     ir_carbonyl,
     nagata2012,
+    smooth_background,
     synthetic_spectrum,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "paper_noise_series",
     "path",
     "pla_carbonyl",
+    "smooth_background",
     "synthetic_spectrum",
     "unknown_background",
     "weak_band",
