@@ -28,6 +28,7 @@ _EXPORTS = {
     "fit": "deconv.inference",
     "Fit": "deconv.inference",
     "CustomBaseline": "deconv.baselines",
+    "SplineBaseline": "deconv.baselines",
     "free_energy": "deconv.selection",
     "select": "deconv.selection",
     "Selection": "deconv.selection",

@@ -25,7 +25,7 @@ from numpyro import handlers
 from numpyro.infer.util import constrain_fn, potential_energy, unconstrain_fn
 
 from deconv import _jax
-from deconv.baselines import CustomBaseline
+from deconv.baselines import CustomBaseline, SplineBaseline, baseline_label
 from deconv.model import (
     PeakModel,
     Scaling,
@@ -43,7 +43,7 @@ class Structure(NamedTuple):
 
     n_peaks: int
     shape: str
-    baseline: str
+    baseline: str | SplineBaseline
     noise: str
     width_kind: str
     amplitude_kind: str
@@ -53,12 +53,21 @@ class Structure(NamedTuple):
 
     @property
     def label(self) -> str:
-        return f"K={self.n_peaks} {self.shape} + {self.baseline}"
+        return f"K={self.n_peaks} {self.shape} + {baseline_label(self.baseline)}"
 
 
 def supports(model: PeakModel) -> bool:
-    """Whether :func:`split` handles the model (custom baselines carry their own priors)."""
-    return not isinstance(model.baseline, CustomBaseline)
+    """Whether :func:`split` handles the model (:func:`supports_baseline`)."""
+    return supports_baseline(model.baseline)
+
+
+def supports_baseline(baseline: Any) -> bool:
+    """Not custom baselines (they carry their own priors), nor splines of fixed smoothness
+    (the value, in user units, is part of the baseline, which a structure holds as a
+    constant; an inferred smoothness has a prior, whose arrays are data)."""
+    if isinstance(baseline, SplineBaseline):
+        return baseline.smoothness is None
+    return not isinstance(baseline, CustomBaseline)
 
 
 def internal_priors(problem: Any) -> dict[str, Any]:
@@ -158,6 +167,7 @@ def model_kwargs(structure: Any, leaves: list, sigma_points: jnp.ndarray) -> dic
         eta=internal["eta"],
         fwhm_lorentz=internal["fwhm_lorentz"],
         baseline=internal["baseline"],
+        smoothness=internal.get("smoothness"),
         noise=internal["sigma"],
         nu=internal["nu"],
         width_kind=structure.width_kind,

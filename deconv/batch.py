@@ -71,7 +71,7 @@ from numpyro.infer.util import constrain_fn, log_density, unconstrain_fn
 from deconv import _jax, _structured
 from deconv import _validation as v
 from deconv._arviz import az
-from deconv.baselines import BaselineSpec, CustomBaseline, baseline_label
+from deconv.baselines import BaselineSpec, SplineBaseline, baseline_label
 from deconv.exceptions import ReadError
 from deconv.inference import Problem, fit, make_problem
 from deconv.io import JCAMP_EXTENSIONS, SPC_EXTENSIONS, TEXT_EXTENSIONS, read_spectrum
@@ -86,7 +86,7 @@ from deconv.model import (
     to_user_units,
 )
 from deconv.priors import Priors, describe
-from deconv.results import PEAK_QUANTITIES, Fit, build_fit
+from deconv.results import PEAK_QUANTITIES, Fit, build_fit, posterior_layout
 from deconv.selection import EVIDENCE_STARTS
 from deconv.spectrum import Spectrum, SpectrumSeries
 from deconv.starts import initial_guesses
@@ -180,7 +180,7 @@ class _Settings:
         return (
             self.method == "map"
             and self.noise == "normal"
-            and not isinstance(self.baseline, CustomBaseline)
+            and _structured.supports_baseline(self.baseline)
         )
 
     def fit_options(self) -> dict[str, Any]:
@@ -359,7 +359,7 @@ class _Structure(NamedTuple):
 
     n_peaks: int
     shape: str
-    baseline: str
+    baseline: str | SplineBaseline
     width_kind: str
     amplitude_kind: str
     treedef: Any
@@ -369,7 +369,7 @@ class _Structure(NamedTuple):
 
     @property
     def label(self) -> str:
-        return f"K={self.n_peaks} {self.shape} + {self.baseline}"
+        return f"K={self.n_peaks} {self.shape} + {baseline_label(self.baseline)}"
 
 
 _SOLVERS: dict[_Structure, Callable] = {}
@@ -673,14 +673,7 @@ def _reproducible(idata: az.InferenceData) -> az.InferenceData:
 
 def _map_idata(arrays: _MapArrays) -> az.InferenceData:
     """The InferenceData of a MAP fit, laid out like :attr:`deconv.Fit.idata` (one draw)."""
-    coords: dict[str, Any] = {"peak": np.arange(1, arrays.n_peaks + 1), "x": arrays.x}
-    dims: dict[str, list[str]] = {"y": ["x"]}
-    for name, value in arrays.user.items():
-        if name == "baseline":
-            coords["baseline_term"] = np.arange(value.shape[-1])
-            dims[name] = ["baseline_term"]
-        elif value.ndim == 3 and value.shape[-1] == arrays.n_peaks:
-            dims[name] = ["peak"]
+    coords, dims = posterior_layout(arrays.user, arrays.n_peaks, arrays.x)
     idata = az.from_dict(
         posterior=arrays.user,
         log_likelihood={"y": arrays.log_likelihood[None, None]},

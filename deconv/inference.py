@@ -557,8 +557,11 @@ def fit(
         Number of peaks K.
     shape : {"gaussian", "lorentzian", "pseudo_voigt", "voigt"}
         Line shape of every peak.
-    baseline : {"none", "constant", "linear", "quadratic", "cubic"} or CustomBaseline
-        Background model.
+    baseline : str, SplineBaseline or CustomBaseline
+        Background model: ``"none"``, ``"constant"``, ``"linear"``, ``"quadratic"``,
+        ``"cubic"`` (Chebyshev), ``"spline"`` (a penalised spline whose smoothness is inferred;
+        :class:`~deconv.baselines.SplineBaseline` sets its segments or fixes the smoothness)
+        or a user function.
     noise : {"normal", "student_t", "poisson"}
         Likelihood; Student-t is robust to outliers; Poisson is for counts (y whole numbers
         >= 0, no sigma; the free energy is that of the counts).

@@ -55,10 +55,12 @@ from deconv.baselines import (
     POLYNOMIAL_DEGREES,
     BaselineSpec,
     CustomBaseline,
+    SplineBaseline,
     baseline_label,
     check_baseline,
     n_baseline_parameters,
     polynomial_baseline,
+    spline_baseline,
 )
 from deconv.priors import AffineDistribution, Priors
 
@@ -245,9 +247,10 @@ class PeakModel:
         Number of peaks K (>= 1).
     shape : str
         Line shape name from :data:`deconv.lineshapes.LINESHAPES`.
-    baseline : str or CustomBaseline
-        ``"none"``, ``"constant"``, ``"linear"``, ``"quadratic"``, ``"cubic"`` (Chebyshev) or a
-        :class:`~deconv.baselines.CustomBaseline`.
+    baseline : str, SplineBaseline or CustomBaseline
+        ``"none"``, ``"constant"``, ``"linear"``, ``"quadratic"``, ``"cubic"`` (Chebyshev),
+        ``"spline"`` (a penalised spline, :class:`~deconv.baselines.SplineBaseline`, which the
+        model holds in place of the name) or a :class:`~deconv.baselines.CustomBaseline`.
     noise : str
         ``"normal"``, ``"student_t"`` (robust to outliers) or ``"poisson"`` (counts, no sigma;
         see the module docstring for the floor of the mean).
@@ -268,7 +271,7 @@ class PeakModel:
     def __post_init__(self) -> None:
         v.check_positive_int("n_peaks", self.n_peaks)
         lineshapes.get_lineshape(self.shape)
-        check_baseline(self.baseline)
+        object.__setattr__(self, "baseline", check_baseline(self.baseline))
         v.check_choice("noise", self.noise, NOISE_MODELS)
         if not isinstance(self.priors, Priors):
             v.fail("priors", "be a Priors instance", self.priors, error=TypeError)
@@ -344,7 +347,35 @@ def scaled_priors(model: PeakModel, scaling: Scaling) -> dict[str, dist.Distribu
     }
     if pri.sigma is None and model.noise != "poisson":
         out["sigma"] = AffineDistribution(pri.noise, 0.0, 1.0 / ys)
+    if isinstance(model.baseline, SplineBaseline) and model.baseline.smoothness is None:
+        out["smoothness"] = AffineDistribution(pri.smoothness, 0.0, 1.0 / ys**2)
     return out
+
+
+def wiggle_prior(spline: SplineBaseline, smoothness: Any, ys) -> dist.Distribution:
+    """The prior of a spline's penalised terms in internal units (:mod:`deconv.baselines`).
+
+    ``N(0, (s / ys)**2 I)`` at a fixed smoothness ``s``; else the multivariate Student-t with
+    ``2 alpha`` degrees of freedom and scale ``sqrt(beta / alpha)`` that integrating
+    ``s**2 ~ InverseGamma(alpha, beta)`` leaves, ``smoothness`` being that prior in internal
+    units (the ``"smoothness"`` entry of :func:`scaled_priors`).
+    """
+    size = spline.segments + 1
+    if spline.smoothness is not None:
+        return dist.Normal(0.0, spline.smoothness / ys).expand([size]).to_event(1)
+    alpha, beta = inverse_gamma_parameters(smoothness)
+    scale = jnp.sqrt(beta / alpha) * jnp.eye(size)
+    return dist.MultivariateStudentT(2.0 * alpha, jnp.zeros(size), scale)
+
+
+def inverse_gamma_parameters(prior: dist.Distribution) -> tuple[Any, Any]:
+    """``(alpha, beta)`` of an ``InverseGamma`` under any number of :class:`AffineDistribution`
+    scalings (``c X ~ InverseGamma(alpha, c beta)``)."""
+    scale = 1.0
+    while isinstance(prior, AffineDistribution):
+        scale = scale * prior.scale
+        prior = prior.base
+    return prior.concentration, scale * prior.rate
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,6 +412,13 @@ def baseline_curve(
         x_user = scaling.x0 + scaling.dx * u
         named = {name: params[f"baseline_{name}"] for name in model.baseline.priors}
         return model.baseline.function(x_user, **named) / scaling.ys
+    if isinstance(model.baseline, SplineBaseline):
+        return spline_baseline(
+            u,
+            params["baseline"],
+            params["baseline_wiggle"],
+            model.baseline.segments,
+        )
     if model.baseline == "none":
         return jnp.zeros_like(u)
     return polynomial_baseline(u, params["baseline"])
@@ -461,7 +499,7 @@ def peak_model(
             params["centre"] = numpyro.sample("centre", priors["centre"])
         for name in (model.priors.width_kind, model.priors.amplitude_kind, *model.extra_params):
             params[name] = numpyro.sample(name, priors[name])
-    _sample_baseline(params, model, priors)
+    _sample_baseline(params, model, priors, scaling)
     if model.noise == "poisson":
         mean = mean_curve(params, u, model, scaling)
         likelihood = ScaledPoisson(poisson_rate(mean), count_scale(model, scaling, sigma_points))
@@ -480,15 +518,25 @@ def peak_model(
     numpyro.sample("v", likelihood, obs=v_obs)
 
 
-def _sample_baseline(params: dict, model: PeakModel, priors: dict) -> None:
+def _sample_baseline(params: dict, model: PeakModel, priors: dict, scaling: Scaling) -> None:
     if isinstance(model.baseline, CustomBaseline):
         for name, prior in model.baseline.priors.items():
             params[f"baseline_{name}"] = numpyro.sample(f"baseline_{name}", prior)
+        return
+    if isinstance(model.baseline, SplineBaseline):
+        _sample_spline(params, model.baseline, priors, scaling.ys)
         return
     degree = POLYNOMIAL_DEGREES[model.baseline]
     if degree >= 0:
         with numpyro.plate("baseline_term", degree + 1):
             params["baseline"] = numpyro.sample("baseline", priors["baseline"])
+
+
+def _sample_spline(params: dict, spline: SplineBaseline, priors: dict, ys) -> None:
+    with numpyro.plate("baseline_term", 2):
+        params["baseline"] = numpyro.sample("baseline", priors["baseline"])
+    wiggle = wiggle_prior(spline, priors.get("smoothness"), ys)
+    params["baseline_wiggle"] = numpyro.sample("baseline_wiggle", wiggle)
 
 
 def to_user_units(
@@ -524,8 +572,8 @@ def to_user_units(
     if model.priors.width_kind == "precision":
         out["precision"] = jnp.asarray(samples["precision"]) / dx**2
     for name, value in samples.items():
-        if name == "baseline":
-            out["baseline"] = ys * jnp.asarray(value)
+        if name in ("baseline", "baseline_wiggle"):
+            out[name] = ys * jnp.asarray(value)
         elif name.startswith("baseline_"):
             out[name] = jnp.asarray(value)
     if "sigma" in samples:

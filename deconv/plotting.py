@@ -46,7 +46,8 @@ def plot_fit(
     hdi_prob : float
         Probability mass of the central credible band of the noise-free curve.
     components : bool
-        Draw each peak (posterior mean) on top of the baseline.
+        Draw each peak (posterior mean) on top of the baseline, and the baseline's posterior
+        band (``hdi_prob``; e.g. a spline baseline's uncertainty).
 
     Returns
     -------
@@ -67,8 +68,12 @@ def plot_fit(
         )
     top.plot(x, mean, color="C0", lw=1.5, label="posterior mean", zorder=3)
     if components:
-        baseline = prediction["baseline"].mean(axis=0)
+        draws = prediction["baseline"]
+        baseline = draws.mean(axis=0)
         top.plot(x, baseline, color="0.5", ls="--", lw=1, label="baseline")
+        if draws.shape[0] > 1 and np.ptp(draws, axis=0).max() > 0:
+            below, above = np.quantile(draws, [tail, 1.0 - tail], axis=0)
+            top.fill_between(x, below, above, color="0.5", alpha=0.25, lw=0, zorder=2)
         for k, peak in enumerate(prediction["peaks"].mean(axis=0), start=1):
             top.plot(x, baseline + peak, lw=1, ls="-", color=f"C{k}", label=f"peak {k}")
     top.set_ylabel(spectrum.y_unit or "intensity")

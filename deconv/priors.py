@@ -119,6 +119,11 @@ class Priors:
         Voigt Lorentzian FWHM; ``width`` then holds the Gaussian FWHM.
     baseline : Distribution
         Prior of each baseline coefficient (y units; Chebyshev basis on x scaled to [-1, 1]).
+        A spline baseline's straight line takes the same two coefficients.
+    smoothness : InverseGamma
+        Prior of the square ``s**2`` of a spline baseline's smoothness ``s`` (the prior sd of
+        the baseline's departure from a straight line, rms over x; y**2 units), integrated out
+        in closed form (:mod:`deconv.baselines`). Unused by other baselines.
     noise : Distribution
         Prior of the noise standard deviation (ignored when ``sigma`` fixes it).
     nu : Distribution
@@ -135,6 +140,7 @@ class Priors:
     eta: dist.Distribution | None = None
     fwhm_lorentz: dist.Distribution | None = None
     baseline: dist.Distribution | None = None
+    smoothness: dist.Distribution | None = None
     noise: dist.Distribution | None = None
     nu: dist.Distribution | None = None
     sigma: float | None = None
@@ -153,6 +159,13 @@ class Priors:
                     v.fail(item.name, "be a numpyro Distribution or None", value, error=TypeError)
                 if value.event_shape != ():
                     v.fail(item.name, "be a scalar (univariate) distribution", value)
+        if self.smoothness is not None and not _is_inverse_gamma(self.smoothness):
+            v.fail(
+                "smoothness",
+                "be an InverseGamma (the prior of s**2, integrated out in closed form)",
+                self.smoothness,
+                error=TypeError,
+            )
 
     def with_defaults(self, spectrum: Spectrum, *, smallest_peak: float | None = None) -> Priors:
         """Fill every unset prior with the data-scaled default."""
@@ -212,6 +225,13 @@ class Priors:
         )
 
 
+def _is_inverse_gamma(prior: dist.Distribution) -> bool:
+    """An ``InverseGamma``, possibly rescaled (as the model holds it in internal units)."""
+    while isinstance(prior, AffineDistribution):
+        prior = prior.base
+    return isinstance(prior, dist.InverseGamma)
+
+
 def data_scales(spectrum: Spectrum) -> tuple[float, float, float]:
     """``(x0, dx, ys)``: the internal scaling ``u = (x - x0) / dx``, ``v = y / ys``."""
     x0 = float(spectrum.x[0])
@@ -236,6 +256,9 @@ def default_priors(
     * height: ``Gamma(2, rate = 2 / mode_scale)`` with its mean at half the peak-to-peak range
       (or its mode at ``smallest_peak`` when given); area priors multiply by a typical FWHM;
     * baseline coefficients: ``Normal(0, max |y|)``;
+    * a spline baseline's squared smoothness: ``InverseGamma(1, (range / 10)**2)``, so that its
+      penalised terms are Student-t with 2 degrees of freedom and a scale of a tenth of the
+      peak-to-peak range (heavy tails leave room for large backgrounds);
     * noise sigma: half-normal with scale the peak-to-peak range;
     * eta: uniform on (0, 1); Student-t nu: ``Gamma(2, rate 0.1)``.
 
@@ -268,6 +291,7 @@ def default_priors(
         eta=dist.Uniform(0.0, 1.0),
         fwhm_lorentz=fwhm_prior,
         baseline=dist.Normal(0.0, ys),
+        smoothness=dist.InverseGamma(1.0, (0.1 * y_range) ** 2),
         noise=dist.HalfNormal(y_range),
         nu=dist.Gamma(2.0, 0.1),
         width_kind=width_kind,

@@ -16,7 +16,7 @@ import pandas as pd
 from deconv import _structured
 from deconv import _validation as v
 from deconv._arviz import az
-from deconv.baselines import baseline_label
+from deconv.baselines import SplineBaseline, baseline_label
 from deconv.exceptions import ConvergenceWarning, MisfitWarning
 from deconv.misfit import MisfitCheck, misfit_check, standardised_residuals
 from deconv.model import (
@@ -47,15 +47,24 @@ MISFIT_MAX_DRAWS = 1000  # draws averaged into the posterior mean curve of the r
 _MISFIT_CHUNK = 250  # draws evaluated at once (bounds memory: chunk x K x n)
 
 
-def _dims(user: dict[str, np.ndarray], model: PeakModel) -> dict[str, list[str]]:
-    dims = {}
+TERM_DIMS = {"baseline": "baseline_term", "baseline_wiggle": "baseline_wiggle_term"}
+"""The vector sites that are not per peak, and the dimension of each in InferenceData."""
+
+
+def posterior_layout(
+    user: dict[str, np.ndarray], n_peaks: int, x: np.ndarray
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """``(coords, dims)`` of a user-unit posterior with leading (chain, draw) axes: ``peak``
+    for per-peak quantities, :data:`TERM_DIMS` for baseline terms, ``x`` for the data."""
+    coords: dict[str, Any] = {"peak": np.arange(1, n_peaks + 1), "x": x}
+    dims: dict[str, list[str]] = {"y": ["x"]}
     for name, value in user.items():
-        extra_axes = value.ndim - 2
-        if name == "baseline":
-            dims[name] = ["baseline_term"]
-        elif extra_axes == 1 and value.shape[-1] == model.n_peaks:
+        if name in TERM_DIMS:
+            coords[TERM_DIMS[name]] = np.arange(value.shape[-1])
+            dims[name] = [TERM_DIMS[name]]
+        elif value.ndim == 3 and value.shape[-1] == n_peaks:
             dims[name] = ["peak"]
-    return dims
+    return coords, dims
 
 
 def _pointwise_fn(model: PeakModel, scaling: Any, u, v_obs, sigma_points, log_ys) -> Any:
@@ -144,10 +153,7 @@ def build_idata(
     """Assemble the posterior, log likelihood, predictive and observed data in user units."""
     spectrum, model = problem.spectrum, problem.model
     user = to_user_units(samples, model, problem.scaling)
-    coords: dict[str, Any] = {"peak": np.arange(1, model.n_peaks + 1), "x": spectrum.x}
-    if "baseline" in user:
-        coords["baseline_term"] = np.arange(user["baseline"].shape[-1])
-    dims = {**_dims(user, model), "y": ["x"]}
+    coords, dims = posterior_layout(user, model.n_peaks, spectrum.x)
     sample_stats = None
     if extra is not None:
         sample_stats = {
@@ -405,6 +411,18 @@ class Fit:
         peaks, base = ys * np.asarray(peaks), ys * np.asarray(base)
         return {"x": x, "total": peaks.sum(axis=1) + base, "peaks": peaks, "baseline": base}
 
+    def _baseline_text(self) -> str:
+        """The baseline's label; for a spline its segments and smoothness (prior or value)."""
+        baseline = self.model.baseline
+        if not isinstance(baseline, SplineBaseline):
+            return baseline_label(baseline)
+        smoothness = (
+            f"smoothness ~ {describe(self.model.priors.smoothness)}"
+            if baseline.smoothness is None
+            else f"smoothness fixed at {baseline.smoothness:g}"
+        )
+        return f"{baseline.label} ({baseline.segments} segments, {smoothness})"
+
     def report(self) -> str:
         """A plain-text report: model, priors, diagnostics and the peak table."""
         pri = self.model.priors
@@ -422,7 +440,7 @@ class Fit:
                 )
             )
             + (f", sigma fixed at {pri.sigma:g}" if pri.sigma is not None else ""),
-            f"baseline : {baseline_label(self.model.baseline)}",
+            f"baseline : {self._baseline_text()}",
             f"MAP      : {len(self.optima)} distinct optima; best -log p(theta, y) = "
             f"{self.optima['neg_log_posterior'].iloc[0]:.3f} reached by "
             f"{self.optima['n_starts'].iloc[0]} of {int(self.optima['n_starts'].sum())} starts"

@@ -11,7 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from deconv import lineshapes
-from deconv.baselines import POLYNOMIAL_DEGREES, CustomBaseline, chebyshev_basis
+from deconv.baselines import (
+    POLYNOMIAL_DEGREES,
+    CustomBaseline,
+    SplineBaseline,
+    chebyshev_basis,
+)
 from deconv.model import FOUR_LN2, PeakModel, Scaling, scaled_priors
 
 
@@ -171,9 +176,19 @@ def _baseline_start(u, v, model: PeakModel, scaling: Scaling, rng) -> dict:
         x_user = scaling.x0 + scaling.dx * u
         curve = np.asarray(model.baseline.function(x_user, **named)) / scaling.ys
         return {"params": params, "curve": curve}
+    if isinstance(model.baseline, SplineBaseline):
+        return _spline_start(u, v, model, scaling)
     degree = POLYNOMIAL_DEGREES[model.baseline]
     if degree < 0:
         return {"params": {}, "curve": np.zeros_like(u)}
     coefficients = _edge_baseline(u, v, degree)
     curve = coefficients @ np.asarray(chebyshev_basis(2.0 * u - 1.0, degree))
     return {"params": {"baseline": coefficients}, "curve": curve}
+
+
+def _spline_start(u, v, model: PeakModel, scaling: Scaling) -> dict:
+    """The edge line and no departure from it."""
+    line = _edge_baseline(u, v, 1)
+    params = {"baseline": line, "baseline_wiggle": np.zeros(model.baseline.segments + 1)}
+    curve = line @ np.asarray(chebyshev_basis(2.0 * u - 1.0, 1))
+    return {"params": params, "curve": curve}

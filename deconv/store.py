@@ -654,8 +654,8 @@ def _internal_samples(posterior: Any, model: Any, scaling: Any) -> dict[str, Any
     if "fwhm_lorentz" in posterior:
         out["fwhm_lorentz"] = get("fwhm_lorentz") / dx
     for name in posterior.data_vars:
-        if name == "baseline":
-            out["baseline"] = get("baseline") / ys
+        if name in ("baseline", "baseline_wiggle"):
+            out[str(name)] = get(str(name)) / ys
         elif str(name).startswith("baseline_"):
             out[str(name)] = get(str(name))
     if "sigma" in posterior:

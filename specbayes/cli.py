@@ -69,7 +69,7 @@ from specbayes._property_command import add_property_parser, command_property
 # copies of deconv.lineshapes.LINESHAPES and deconv.baselines.BASELINES (both import JAX, which
 # would slow ``specbayes --help`` down); tests check that they agree
 SHAPES = ("gaussian", "lorentzian", "pseudo_voigt", "voigt")
-BASELINES = ("none", "constant", "linear", "quadratic", "cubic")
+BASELINES = ("none", "constant", "linear", "quadratic", "cubic", "spline")
 NOISES = ("normal", "student_t", "poisson")
 # copy of deconv.evidence.MIN_SAMPLES and MIN_WARMUP (the fewest sweeps of a replica-exchange
 # run; a test checks that they agree)
