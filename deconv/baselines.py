@@ -36,6 +36,7 @@ NumPy), so the uniform cubic basis is written out here: four cubic pieces per ba
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -233,6 +234,23 @@ def n_baseline_parameters(baseline: BaselineSpec) -> int:
     if isinstance(baseline, CustomBaseline | SplineBaseline):
         return baseline.n_parameters
     return POLYNOMIAL_DEGREES[baseline] + 1
+
+
+_SPLINE_LABEL = re.compile(r"spline(\d+)?(?:_s(.+))?")
+
+
+def baseline_from_label(label: str) -> BaselineSpec:
+    """The baseline a :func:`baseline_label` names: a :class:`SplineBaseline` for ``"spline"``,
+    ``"spline16"`` or ``"spline16_s0.02"``, else the label itself (a polynomial's name, or a
+    custom baseline's, which a label cannot rebuild)."""
+    match = _SPLINE_LABEL.fullmatch(label)
+    if match is None:
+        return label
+    segments, smoothness = match.groups()
+    return SplineBaseline(
+        int(segments) if segments else SPLINE_SEGMENTS,
+        float(smoothness) if smoothness else None,
+    )
 
 
 def baseline_label(baseline: BaselineSpec) -> str:

@@ -497,7 +497,9 @@ def parse_label(label: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``n_peaks`` (int), ``shape``, ``baseline``, ``noise`` and ``method`` (str).
+        ``n_peaks`` (int), ``shape``, ``baseline`` (str, or a
+        :class:`~deconv.baselines.SplineBaseline` for a spline's label), ``noise`` and
+        ``method`` (str).
 
     Raises
     ------
@@ -523,10 +525,12 @@ def parse_label(label: str) -> dict[str, Any]:
     baseline = rest[len(sanitise(shape)) + 1 :]
     if not baseline:
         v.fail("label", rule, label)
+    from deconv.baselines import baseline_from_label
+
     return {
         "n_peaks": int(match.group(1)),
         "shape": shape,
-        "baseline": baseline,
+        "baseline": baseline_from_label(baseline),
         "noise": noise,
         "method": method,
     }
