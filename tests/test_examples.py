@@ -73,3 +73,12 @@ def test_xps_counts_example_quick_prefers_a_step_background(shared_data, monkeyp
     centres = fits["K=2 pseudo_voigt + step"].peak_table["centre"]
     np.testing.assert_allclose(sorted(centres), [284.44, 285.42], atol=0.2)
     assert (tmp_path / "x.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow  # NUTS with a spline plus a MAP, about two minutes
+def test_spline_background_example_recovers_the_peaks(tmp_path):
+    outcome = _load("spline_background").main(["--out", str(tmp_path / "s.png"), "--draws", "200"])
+    table, truth = outcome["spline"].peak_table, outcome["truth"].peaks
+    z = (table["centre"].to_numpy() - truth["centre"].to_numpy()) / table["centre_sd"]
+    assert np.all(np.abs(z) < 3.0), z
+    assert (tmp_path / "s.png").is_file()
