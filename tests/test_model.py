@@ -149,7 +149,7 @@ def test_model_rejects_bad_specifications():
     with pytest.raises(ValueError, match=r"shape must be one of \('gaussian'"):
         PeakModel(n_peaks=1, shape="triangle")
     with pytest.raises(ValueError, match=r"baseline must be one of \('none', 'constant'"):
-        PeakModel(n_peaks=1, baseline="spline")
+        PeakModel(n_peaks=1, baseline="wavelet")
     noises = r"noise must be one of \('normal', 'student_t', 'poisson'\)"
     with pytest.raises(ValueError, match=noises):
         PeakModel(n_peaks=1, noise="laplace")
