@@ -111,9 +111,10 @@ def test_enable_compilation_cache_resolves_its_directory(tmp_path):
 
 
 def test_a_new_number_of_starts_does_not_recompile_the_set_up():
-    from deconv import evidence
     from deconv.inference import multi_start_map
     from deconv.selection import _densities, _inits
+    from deconv.tempering import setup
+    from deconv.tempering.states import flat_densities
 
     spectrum = datasets.nagata2012(seed=0).spectrum
     problem = make_problem(spectrum, 2, shape="gaussian", baseline="none", priors="nagata2012")
@@ -122,12 +123,12 @@ def test_a_new_number_of_starts_does_not_recompile_the_set_up():
     best = jax.tree_util.tree_map(lambda a: np.asarray(a[:1]), _inits(problem, optima, table))
     shifts = np.linspace(0.0, 0.04, 5)
     init = jax.tree_util.tree_map(lambda a: a + shifts.reshape(-1, *[1] * (a.ndim - 1)), best)
-    before = _ahead.program_count(evidence._inspect_jit)
+    before = _ahead.program_count(setup._inspect_jit)
     firsts = [{name: a[:n] for name, a in init.items()} for n in (3, 5)]
-    prepared = [evidence._prepare(log_prior, log_likelihood, i, data) for i in firsts]
-    assert _ahead.program_count(evidence._inspect_jit) - before <= 1  # both padded to 8 starts
-    points, template = evidence._init_points(init)
-    flat = evidence._flatten(log_prior, log_likelihood, template, data)
+    prepared = [setup._prepare(log_prior, log_likelihood, i, data) for i in firsts]
+    assert _ahead.program_count(setup._inspect_jit) - before <= 1  # both padded to 8 starts
+    points, template = setup._init_points(init)
+    flat = flat_densities(log_prior, log_likelihood, template, data)
     expected = [float(flat.log_prior(x) + flat.log_lik(x)) for x in points]
     for n, problem_n in zip((3, 5), prepared, strict=True):
         assert problem_n.points.shape == (n, points.shape[1])

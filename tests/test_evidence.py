@@ -89,14 +89,13 @@ from deconv.evidence import (
     PRECONDITIONERS,
     SWAP_RATE_MIN,
     EvidenceResult,
-    _bar_pair,
-    _Laplace,
-    _respace_ladder,
-    _Tuning,
     replica_exchange,
     wbic,
 )
 from deconv.exceptions import EvidenceWarning
+from deconv.tempering.adaptation import _respace_ladder
+from deconv.tempering.estimators import _bar_pair
+from deconv.tempering.states import LaplaceModel, Tuning
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -344,12 +343,12 @@ def test_respacing_gives_every_pair_the_same_share_of_the_swap_barrier() -> None
     """Rates 1, 1, 0 on beta = 0, 1e-8, 2e-8, 1: barrier 0, 0.001, 0.002, 1.002 (rejections
     floored at 1e-3), so the interior temperatures move to 2e-8 + (1.002 k / 3 - 0.002)."""
     betas = jnp.array([0.0, 1e-8, 2e-8, 1.0])
-    tuning = _Tuning(
+    tuning = Tuning(
         jnp.log(jnp.diff(betas)), betas, jnp.zeros(4), jnp.ones((4, 1, 1)), jnp.zeros(()),
         jnp.ones((), bool),
     )  # fmt: skip
     swap_sum = 20.0 * jnp.array([1.0, 1.0, 0.0])
-    laplace = _Laplace(jnp.zeros(1), jnp.eye(1), jnp.zeros(1), jnp.zeros(1))
+    laplace = LaplaceModel(jnp.zeros(1), jnp.eye(1), jnp.zeros(1), jnp.zeros(1))
     respaced = _respace_ladder(tuning, swap_sum, jnp.array(20.0), laplace)
     expected = [2e-8 + (1.002 * k / 3 - 0.002) * (1 - 2e-8) for k in (1, 2)]
     np.testing.assert_allclose(respaced.betas, [0.0, *expected, 1.0], rtol=1e-12, atol=1e-15)
@@ -743,7 +742,8 @@ def test_reference_path_is_exact_for_a_gaussian_posterior(linear: LinearGaussian
 
 
 def test_auto_tempers_from_the_reference_when_the_prior_path_is_too_long() -> None:
-    from deconv.evidence import _prepare, _prior_path_size
+    from deconv.tempering.paths import _prior_path_size
+    from deconv.tempering.setup import _prepare
 
     problem = NarrowGaussianMany()
     prepared = _prepare(problem.log_prior, problem.log_likelihood, problem.init())
@@ -764,12 +764,13 @@ def test_auto_takes_the_reference_only_when_it_is_close_to_the_posterior(
 ) -> None:
     # a spread s of log p/q predicts ceil(s / 0.954) + 1 temperatures at swap rate 0.5, rounded
     # up to a multiple of 4: 14.0 -> 16 (taken), 15.0 -> 20 (the reference is too far off)
-    from deconv import evidence
+    from deconv.tempering import paths
+    from deconv.tempering.setup import _prepare
 
     problem = NarrowGaussianMany()
-    prepared = evidence._prepare(problem.log_prior, problem.log_likelihood, problem.init())
-    monkeypatch.setattr(evidence, "_excess_spread", lambda *args: spread)
-    path = evidence._choose_path(
+    prepared = _prepare(problem.log_prior, problem.log_likelihood, problem.init())
+    monkeypatch.setattr(paths, "_excess_spread", lambda *args: spread)
+    path = paths._choose_path(
         problem.log_prior, problem.log_likelihood, prepared, None, reference="auto",
         target_swap=0.5, key=jax.random.key(0),
     )  # fmt: skip
@@ -828,9 +829,10 @@ def test_jump_move_leaves_the_tempered_target_invariant() -> None:
     x = -3, two temperatures: after 300 jumps the chains hold the tempered Gaussian
     N(0, 1) N(x; 2, 0.5)^β (mean 8β / (1 + 4β), variance 1 / (1 + 4β)) at both."""
     from deconv import _reference
-    from deconv.evidence import _evaluate, _Flat, _jump_all
+    from deconv.tempering.moves import _jump_all
+    from deconv.tempering.states import Densities, _evaluate
 
-    flat = _Flat(
+    flat = Densities(
         lambda x: jnp.sum(stats_norm_logpdf(x, 0.0, 1.0)),
         lambda x: jnp.sum(stats_norm_logpdf(x, 2.0, 0.5)),
     )
@@ -860,7 +862,7 @@ def stats_norm_logpdf(x: jax.Array, mean: float, sd: float) -> jax.Array:
 
 
 def test_starts_are_shared_out_by_laplace_evidence() -> None:
-    from deconv.evidence import _tile
+    from deconv.tempering.setup import _tile
 
     points = np.arange(3.0)[:, None]
     # weights 0.3 : 0.6 : 0.1 -> 6 : 12 : 2 of 20 slots (systematic allocation over 4 runs),
@@ -874,7 +876,7 @@ def test_starts_are_shared_out_by_laplace_evidence() -> None:
 
 def test_reference_mixture_merges_repeated_optima_and_floors_weights() -> None:
     from deconv import _reference
-    from deconv.evidence import _posterior_root
+    from deconv.tempering.setup import _posterior_root
 
     points = np.array([[0.0], [1e-3], [5.0]])  # the first two: one mode (posterior sd 0.1)
     log_targets = np.array([0.0, -0.1, -10.0])

@@ -19,10 +19,11 @@ import pytest
 from numpyro import distributions as dist
 
 import datasets
-from deconv import ConvergenceWarning, EvidenceWarning, Spectrum, evidence, fit, selection
+from deconv import ConvergenceWarning, EvidenceWarning, Spectrum, fit, selection
 from deconv.baselines import CustomBaseline
 from deconv.evidence import MAX_REDOS, outlying_runs, replica_exchange
 from deconv.inference import inside_support, make_problem
+from deconv.tempering import programs, redo
 
 TINY = {"n_warmup": 200, "n_samples": 400, "n_independent": 2}
 
@@ -155,7 +156,7 @@ def _gaussian_2d():
 def _corrupting(monkeypatch: pytest.MonkeyPatch, calls: list[int], every: bool) -> None:
     """Runs of the sampler program give run 0 a log Z of about -3e14: on the first call only
     (``every=False``) or on every call."""
-    original = evidence._run_program
+    original = redo._run_program
 
     def corrupted(program, args, tracing_s):
         carry, trace, compile_time = original(program, args, tracing_s)
@@ -166,7 +167,8 @@ def _corrupting(monkeypatch: pytest.MonkeyPatch, calls: list[int], every: bool) 
             trace = trace._replace(log_lik=jnp.asarray(log_lik))
         return carry, trace, compile_time
 
-    monkeypatch.setattr(evidence, "_run_program", corrupted)
+    monkeypatch.setattr(programs, "_run_program", corrupted)
+    monkeypatch.setattr(redo, "_run_program", corrupted)
 
 
 def _run(log_prior, log_likelihood, init):
