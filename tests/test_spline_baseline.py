@@ -19,6 +19,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 from numpyro import distributions as dist
 from scipy import integrate, stats
@@ -284,6 +285,32 @@ def test_select_compares_a_spline_with_a_line():
     assert set(table.index) == {"linear", "spline"}
     assert selection.best.fit.model.baseline == baselines.SplineBaseline()
     assert table.loc["linear", "F"] - table.loc["spline", "F"] > 20.0
+
+
+@pytest.mark.slow  # ~2 min: free energies of 3 spectra under two candidates
+def test_select_series_takes_the_spline_as_a_candidate():
+    """A series of three spectra on steps plus humps, the property a peak height: the spectra
+    prefer the spline to the line by tens of nats in sum F, and the table names it."""
+    from gp_property import Candidate, select_series
+
+    cases = [datasets.smooth_background(seed, n_points=120) for seed in range(3)]
+    ids = [f"s{i}" for i in range(3)]
+    properties = pd.DataFrame({"h": [0.3, 0.5, 0.7]}, index=ids)
+    series = deconv.SpectrumSeries(
+        cases[0].spectrum.x, np.array([case.spectrum.y for case in cases]), sample_ids=ids,
+        properties=properties,
+    )  # fmt: skip
+    candidates = [Candidate(3, "gaussian", "linear"), Candidate(3, "gaussian", "spline")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", (ConvergenceWarning, MisfitWarning, EvidenceWarning))
+        selection = select_series(
+            series, "h", candidates, key=0, n_starts=16, progress=False,
+            sampler={"n_warmup": 150, "n_samples": 300, "n_independent": 2},
+        )  # fmt: skip
+    table = selection.table.set_index("model")
+    line, spline = (candidate.label for candidate in candidates)
+    assert spline == "K=3 gaussian + spline"
+    assert table.loc[line, "sum_F"] - table.loc[spline, "sum_F"] > 50.0
 
 
 def test_smooth_background_generator_keeps_its_truth():
