@@ -116,7 +116,7 @@ def _plain(value: Any) -> Any:
 
 def _record(problem: Any, key: Any, options: dict) -> tuple[str, dict]:
     """The batch label of a candidate and the settings record of its result."""
-    from deconv.batch import _settings
+    from deconv.batch.settings import _settings
 
     model = problem.model
     settings = _settings(

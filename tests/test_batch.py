@@ -16,6 +16,7 @@ import pytest
 import datasets
 from deconv import SpectrumSeries, batch, fit
 from deconv._arviz import az
+from deconv.batch import chunks
 from deconv.exceptions import EvidenceWarning
 from deconv.io import write_series, write_spectrum
 from deconv.store import SUMMARY, ResultStore
@@ -182,14 +183,14 @@ def test_failures_are_recorded_by_id_and_never_stop_the_batch(local, series, tmp
 
 def test_a_failing_chunk_is_retried_spectrum_by_spectrum(local, series, monkeypatch):
     reference, _, _ = local
-    solve = batch._solve_lanes
+    solve = chunks._solve_lanes
 
     def fragile(lanes, width):
         if any(lane.spectrum.name == "s05" for lane in lanes):
             raise FloatingPointError("injected")
         return solve(lanes, width)
 
-    monkeypatch.setattr(batch, "_solve_lanes", fragile)
+    monkeypatch.setattr(chunks, "_solve_lanes", fragile)
     items = [*series, ("all_nan", X, np.full(X.size, np.nan))]
     result = batch.fit_series(items, 2, **MODEL, chunk_size=CHUNK, progress=False)
     assert result.counts == {"done": 11, "failed": 2, "skipped": 0}
@@ -404,9 +405,12 @@ def test_a_warm_run_that_does_not_mix_is_redone_cold(warm_neighbours):
 
     kept, restarted = warm_or_cold(runner(alike), WARM_SAMPLER, 100, previous.evidence)
     assert not restarted and not poorly_mixed(kept.evidence)
-    assert kept.evidence.state is not None and kept.free_energy == pytest.approx(
-        runner(alike)(WARM_SAMPLER, None).free_energy, abs=0.5
-    )
+    assert kept.evidence.state is not None
+    # a kept warm run agrees with a cold one within their errors (these short runs: se
+    # 0.13-0.27 nat; measured over keys 1-3, 1.9, 1.3 and 0.6 combined se apart)
+    cold_alike = runner(alike)(WARM_SAMPLER, None)
+    combined = np.hypot(kept.free_energy_se, cold_alike.free_energy_se)
+    assert abs(kept.free_energy - cold_alike.free_energy) < 3.0 * combined
 
 
 def test_evidence_batch_redoes_a_failed_warm_start_cold(warm_neighbours):

@@ -17,6 +17,7 @@ import pytest
 import deconv
 from deconv import Spectrum, SpectrumSeries, evidence, inference, selection
 from deconv import _validation as v
+from deconv.batch import run as batch_run
 from deconv.exceptions import EvidenceWarning
 from gp_property import Candidate, select_series
 from gp_property import selector as gp_selector
@@ -360,7 +361,7 @@ def test_too_few_points_names_the_rule():
 def test_batch_checks_before_fitting(monkeypatch, kwargs, error, message):
     from deconv import batch
 
-    monkeypatch.setattr(batch, "_run_chunk", lambda task: pytest.fail("too late"))
+    monkeypatch.setattr(batch_run, "_run_chunk", lambda task: pytest.fail("too late"))
     x = np.linspace(0.0, 10.0, 40)
     items = [("a", x, np.exp(-((x - 5.0) ** 2)) + 0.01 * np.sin(x))]
     with pytest.raises(error, match=message):

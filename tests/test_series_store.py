@@ -18,6 +18,8 @@ from threadpoolctl import threadpool_limits
 
 import datasets
 from deconv import SpectrumSeries, batch
+from deconv.batch import chunks, outcomes
+from deconv.batch import run as batch_run
 from deconv.exceptions import EvidenceWarning
 from deconv.io import write_series
 from deconv.store import RESULTS
@@ -137,7 +139,7 @@ def test_sigkill_mid_series_loses_and_redoes_nothing(reference, series, tmp_path
 
 def test_a_rerun_on_a_finished_folder_computes_nothing(reference, series, monkeypatch):
     selection, out = reference
-    monkeypatch.setattr(batch, "_run_chunk", lambda task: pytest.fail("recomputed"))
+    monkeypatch.setattr(batch_run, "_run_chunk", lambda task: pytest.fail("recomputed"))
     again = _select(series, out=out)
     pd.testing.assert_frame_equal(again.table, selection.table)
 
@@ -157,14 +159,14 @@ def test_dask_local_cluster_gives_identical_results(reference, series):
 
 def test_a_failing_sample_fails_its_candidate_not_the_selection(reference, series, monkeypatch):
     selection, _ = reference
-    one = batch._evidence_one
+    one = chunks._evidence_one
 
     def fragile(settings, spectrum, seed, sampler, state):
         if settings.n_peaks == 1 and spectrum.name == "s2":  # the estimator fails here
-            return batch._failure(settings, spectrum.name, FloatingPointError("injected")), None
+            return outcomes._failure(settings, spectrum.name, FloatingPointError("injected")), None
         return one(settings, spectrum, seed, sampler, state)
 
-    monkeypatch.setattr(batch, "_evidence_one", fragile)
+    monkeypatch.setattr(chunks, "_evidence_one", fragile)
     with pytest.warns(EvidenceWarning, match=r"K=1 gaussian \+ none: .* 1 sample\(s\) failed"):
         damaged = _select(series)
     assert damaged.failures == {"K=1 gaussian + none": {"s2": "FloatingPointError: injected"}}

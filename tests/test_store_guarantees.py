@@ -23,6 +23,8 @@ import pytest
 import datasets
 from deconv import SpectrumSeries, batch
 from deconv._arviz import az
+from deconv.batch import chunks
+from deconv.batch import settings as batch_settings
 from deconv.io import write_series
 from deconv.store import (
     DATA_FINGERPRINT,
@@ -154,7 +156,7 @@ def test_1_an_interrupted_force_run_is_never_labelled_as_the_new_settings(
 def test_2_a_refit_that_fails_removes_the_old_result(reference, series, tmp_path, monkeypatch):
     _, folder = reference
     out = _copy(folder, tmp_path / "store")
-    solve = batch._solve_lanes
+    solve = chunks._solve_lanes
 
     def fragile(lanes, width):
         if any(lane.spectrum.name == "s05" for lane in lanes):
@@ -162,7 +164,7 @@ def test_2_a_refit_that_fails_removes_the_old_result(reference, series, tmp_path
         return solve(lanes, width)
 
     with monkeypatch.context() as patch:
-        patch.setattr(batch, "_solve_lanes", fragile)
+        patch.setattr(chunks, "_solve_lanes", fragile)
         forced = _run(series, out, force=True)
     assert forced.counts == {"done": 7, "failed": 1, "skipped": 0}
     store = ResultStore(out, LABEL)
@@ -238,11 +240,11 @@ def test_11_results_do_not_depend_on_chunk_size_or_order(reference, series):
 
 def test_11_chunk_size_is_recorded_where_it_matters():
     fixed = {"n_temperatures": 8, "reference": "prior"}
-    warm = batch._settings(2, "gaussian", "linear", "evidence", {"sampler": fixed})
-    cold = batch._settings(2, "gaussian", "linear", "evidence", {"warm_start": False})
+    warm = batch_settings._settings(2, "gaussian", "linear", "evidence", {"sampler": fixed})
+    cold = batch_settings._settings(2, "gaussian", "linear", "evidence", {"warm_start": False})
     cold_fixed = {"warm_start": False, "sampler": fixed}
-    independent = batch._settings(2, "gaussian", "linear", "evidence", cold_fixed)
-    mapped = batch._settings(2, "gaussian", "linear", "map", {})
+    independent = batch_settings._settings(2, "gaussian", "linear", "evidence", cold_fixed)
+    mapped = batch_settings._settings(2, "gaussian", "linear", "map", {})
     assert warm.describe(0, 16)["chunk_size"] == 16  # warm starts from the spectrum before
     assert cold.describe(0, 16)["chunk_size"] == 16  # the chunk's first run sizes the ladder
     assert "chunk_size" not in independent.describe(0, 16)
@@ -382,10 +384,10 @@ def test_sigkill_at_random_moments_loses_nothing_and_trusts_nothing_stale(
 HOLDER = """
 import sys, time
 from pathlib import Path
-from deconv import batch
+from deconv.batch import settings as batch_settings
 from deconv.store import ResultStore
 
-settings = batch._settings(2, "gaussian", "linear", "map", {})
+settings = batch_settings._settings(2, "gaussian", "linear", "map", {})
 with ResultStore(sys.argv[1], settings.label).writing(settings.describe(0), force=False):
     print("locked", flush=True)
     while not Path(sys.argv[2]).exists():

@@ -11,6 +11,7 @@ import pytest
 
 import datasets
 import deconv
+from deconv.batch import chunks, outcomes
 from deconv.exceptions import SpecbayesWarning
 
 HERE = __file__
@@ -68,7 +69,7 @@ def test_property_warnings_point_at_the_caller():
 
 
 def test_select_series_warnings_point_at_the_caller(monkeypatch):
-    from deconv import SpectrumSeries, batch
+    from deconv import SpectrumSeries
     from gp_property import Candidate, select_series
 
     x = np.linspace(0.0, 10.0, 60)
@@ -79,9 +80,9 @@ def test_select_series_warnings_point_at_the_caller(monkeypatch):
     )
 
     def failing(settings, spectrum, seed, sampler, state):
-        return batch._failure(settings, spectrum.name, "injected"), None
+        return outcomes._failure(settings, spectrum.name, "injected"), None
 
-    monkeypatch.setattr(batch, "_evidence_one", failing)
+    monkeypatch.setattr(chunks, "_evidence_one", failing)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         select_series(series, "p", [Candidate(1, "gaussian", "none")], progress=False)
