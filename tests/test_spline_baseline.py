@@ -287,7 +287,7 @@ def test_select_compares_a_spline_with_a_line():
     assert table.loc["linear", "F"] - table.loc["spline", "F"] > 20.0
 
 
-@pytest.mark.slow  # ~2 min: free energies of 3 spectra under two candidates
+@pytest.mark.slow  # ~70 s: free energies of 3 spectra under two candidates
 def test_select_series_takes_the_spline_as_a_candidate():
     """A series of three spectra on steps plus humps, the property a peak height: the spectra
     prefer the spline to the line by tens of nats in sum F, and the table names it."""
