@@ -89,7 +89,8 @@ runs in each factor.
 
 A run whose log Z is off by orders of magnitude (measured on a real series: one run at
 log Z ~ -3e14 next to runs at ~ -1e3, a standard error of 8e13 nat) is not an estimate but a
-failure, e.g. a replica stuck where the density is not finite. :func:`outlying_runs` flags
+failure, e.g. a replica stuck where the density is not finite.
+:func:`~deconv.tempering.diagnostics.outlying_runs` flags
 such runs: a non-finite log Z; with three or more runs, one farther from their median than
 max(``OUTLIER_FLOOR`` = 50 nat, ``OUTLIER_SCALES`` = 20 robust standard deviations); with two,
 the one farther from the Laplace log evidence at the best start (else the lower) when they
@@ -134,7 +135,8 @@ set-up and the estimators:
 * :mod:`~deconv.tempering.settings`, :mod:`~deconv.tempering.programs`,
   :mod:`~deconv.tempering.summary`, :mod:`~deconv.tempering.launch`: settings checked once,
   programs compiled ahead and cached, the result, and the public entry points
-  (:func:`replica_exchange`, :func:`launch_replica_exchange`); :mod:`~deconv.tempering.wbic`.
+  (:func:`~deconv.tempering.launch.replica_exchange`,
+  :func:`~deconv.tempering.launch.launch_replica_exchange`); :mod:`~deconv.tempering.wbic`.
 
 :mod:`deconv.evidence` is the public door to the same functions and results.
 """

@@ -167,8 +167,8 @@ def adapt(
     info: StepInfo,
     t: Array,
 ) -> KernelState:
-    """All warm-up adaptation after sweep ``t`` (the state and ``info`` that :func:`~deconv.
-    tempering.kernel.step` returned for it), pure: the step sizes towards
+    """All warm-up adaptation after sweep ``t`` (the state and ``info`` that
+    :func:`~deconv.tempering.kernel.step` returned for it), pure: the step sizes towards
     ``cfg.target_accept``, the ladder while ``t < schedule.ladder_end`` (and re-spaced at
     ``schedule.respace``), the preconditioners at the end of each of ``schedule.windows``.
     Call it during the warm-up only; ``laplace`` gives the preconditioners that follow the

@@ -1,5 +1,6 @@
 """The tempering kernel: ``init`` and ``step`` (pure, jittable, state as NamedTuples, as in blackjax
-and numpyro), and the fused loop of warm-up and sampling that :func:`replica_exchange` compiles
+and numpyro), and the fused loop of warm-up and sampling that
+:func:`~deconv.tempering.launch.replica_exchange` compiles
 once per structure.
 
 Running the kernel on one's own log density, with a warm-up that adapts the step sizes, the
@@ -76,7 +77,8 @@ def init(densities: Densities, key: Array, positions: Array, tuning: Tuning) -> 
         The two log densities of a flat vector (:func:`~deconv.tempering.states.flat_densities`).
     key : jax.Array
         PRNG key of the whole run; sweep ``t`` folds ``t`` into it, so a run is reproducible
-        from its key (:func:`replica_exchange` passes an RBG key, which compiles faster on CPU).
+        from its key (:func:`~deconv.tempering.launch.replica_exchange` passes an RBG key, which
+        compiles faster on CPU).
     positions : jax.Array
         Replica positions, shape ``(R, L, d)``: R independent runs of L temperatures.
     tuning : Tuning

@@ -162,7 +162,8 @@ def replica_exchange(
         If given, the densities are called as ``log_prior(theta, data)`` and
         ``log_likelihood(theta, data)`` and the data enter the compiled sampler as arguments:
         module-level densities then compile once, and every later data set with the same
-        shapes (and the same settings) reuses the compiled sampler (see :func:`compile_count`).
+        shapes (and the same settings) reuses the compiled sampler (see
+        :func:`~deconv.tempering.programs.compile_count`).
     warm_start : EvidenceResult or SamplerState, optional
         Start from where a run on similar data ended (e.g. the neighbour in a measurement
         series): its replica positions, ladder, step sizes and preconditioners. The ladder and
@@ -221,7 +222,8 @@ def check_sampler(sampler: Any, *, warm: bool = False, name: str = "sampler") ->
         Settings among :data:`SAMPLER_SETTINGS` (``None``: the defaults).
     warm : bool
         The settings are for a warm-started run (``warm_start`` given): no ``betas`` or
-        ``n_temperatures``, and a warm-up of 1 sweep or more (else :data:`MIN_WARMUP`).
+        ``n_temperatures``, and a warm-up of 1 sweep or more (else
+        :data:`~deconv.tempering.settings.MIN_WARMUP`).
     name : str
         Argument name, for the error messages.
 

@@ -62,7 +62,8 @@ def _keep_runs(carry: KernelState, trace: Trace, kept: np.ndarray) -> tuple[Kern
 def _redo_outlying_runs(
     launched: _Launched, carry: KernelState, trace: Trace, anchor: float | None
 ) -> tuple[KernelState, Trace, int, int]:
-    """Redo the runs :func:`outlying_runs` flags, then drop those still flagged (module notes).
+    """Redo the runs :func:`~deconv.tempering.diagnostics.outlying_runs` flags, then drop those
+    still flagged (module notes).
 
     A redo runs the launched program again with a new key, from healthy runs' final
     positions, under the final tuning and without a warm-up; its runs at the flagged places

@@ -68,7 +68,8 @@ class EvidenceResult:
         shape ``(L,)``; zeros where none was tried (below the top ``JUMP_SHARE`` of the ladder,
         or without jumps: see ``mode_jumps`` of ``replica_exchange``).
     n_runs_redone, n_runs_dropped : int
-        Independent runs redone because their log Z was outlying (:func:`outlying_runs`; one
+        Independent runs redone because their log Z was outlying
+        (:func:`~deconv.tempering.diagnostics.outlying_runs`; one
         run redone twice counts twice), and runs dropped because it stayed so; the result
         holds ``n_independent - n_runs_dropped`` runs.
     """

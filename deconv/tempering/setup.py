@@ -80,7 +80,8 @@ def compile_setup_ahead(
     compiler: concurrent.futures.Executor,
     n_points: int = 8,
 ) -> None:
-    """Trace here, and compile on ``compiler``, the Laplace set-up that :func:`replica_exchange`
+    """Trace here, and compile on ``compiler``, the Laplace set-up that
+    :func:`~deconv.tempering.launch.replica_exchange`
     will run on up to ``n_points`` starts like ``template`` (densities taking ``data``)."""
     points, template = _init_points(jax.tree_util.tree_map(lambda a: a[None], template))
     padded = np.zeros((_padded_size(n_points), points.shape[1]))

@@ -42,11 +42,12 @@ def wbic(
     Parameters
     ----------
     log_prior, log_likelihood, init, key
-        As in :func:`replica_exchange`.
+        As in :func:`~deconv.tempering.launch.replica_exchange`.
     n_data : int
         Number of data points n (at least 2).
     n_warmup, n_samples, n_independent, trajectory_length, max_leapfrog, target_accept, data
-        As in :func:`replica_exchange`, for the single tempered chain of each run.
+        As in :func:`~deconv.tempering.launch.replica_exchange`, for the single tempered chain
+        of each run.
 
     Returns
     -------
@@ -62,7 +63,7 @@ def wbic(
     -----
     WBIC agrees with F to O_p(sqrt(log n)) for regular and singular models alike, but in
     prototypes it was 5-20 nats off and collapsed when chains stuck in one mode: use it to
-    screen candidate models, and :func:`replica_exchange` to decide.
+    screen candidate models, and :func:`~deconv.tempering.launch.replica_exchange` to decide.
     """
     start = time.perf_counter()
     n_data = _v.check_positive_int("n_data", n_data, minimum=2)
