@@ -45,6 +45,7 @@ import jax
 import jax.numpy as jnp
 
 from deconv import _reference
+from deconv import _validation as _v
 from deconv.tempering.adaptation import _empty_moments, adapt
 from deconv.tempering.moves import _hmc_all, _jump_slots, _jump_top, _refresh_base, _swap_all
 from deconv.tempering.states import (
@@ -116,7 +117,7 @@ def step(
     jumped = jnp.full(reps.log_lik.shape, jnp.nan)  # NaN: no jump tried this sweep
     if cfg.mode_jumps:
         if jumps is None:
-            raise ValueError("step: cfg.mode_jumps needs the mixture to jump from (jumps=None)")
+            _v.fail("jumps", "be the mixture to jump from when cfg.mode_jumps is set", jumps)
         reps, jumped = _jump_top(densities, jumps, state.key, t, reps, state.tuning.betas)
         evals = evals + reps.log_lik.shape[0] * _jump_slots(cfg.n_temperatures)
     walkers, swap = state.walkers, jnp.zeros((reps.log_lik.shape[0], 0))

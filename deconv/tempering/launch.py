@@ -30,7 +30,7 @@ from deconv.tempering.setup import (
     _start_log_weights,
     _tile,
 )
-from deconv.tempering.states import Array, LaplaceModel, LogDensity, PyTree, Tuning
+from deconv.tempering.states import Array, LogDensity, PyTree, Tuning, flat_laplace
 from deconv.tempering.summary import _summarise
 
 
@@ -390,7 +390,7 @@ def _warm_run(
         jnp.zeros(()),
         jnp.ones((), bool),
     )
-    laplace = LaplaceModel(jnp.zeros(dim), jnp.eye(dim), jnp.zeros(dim), jnp.zeros(dim))
+    laplace = flat_laplace(dim)
     problem = _Problem(points, template, laplace, 0)
     densities, path_data, positions = (log_prior, log_likelihood), data, state.positions
     jumps = state.jumps if mode_jumps else None
