@@ -17,6 +17,8 @@ TIMEOUT_S = 600  # per cell; each notebook takes about a minute on an idle 2-cor
         # compare_models is the compare_models example's selection (test_selection covers it)
         pytest.param("compare_models.ipynb", marks=pytest.mark.slow),
         "series_to_property.ipynb",
+        # one seed of each of the seed paper's experiments (test_examples runs the same script)
+        pytest.param("paper_experiments.ipynb", marks=pytest.mark.slow),
     ],
 )
 def test_notebook_runs_with_small_settings(name, tmp_path, monkeypatch):
@@ -41,7 +43,9 @@ def test_notebook_runs_with_small_settings(name, tmp_path, monkeypatch):
     assert not errors
 
 
-@pytest.mark.parametrize("name", ["compare_models.ipynb", "series_to_property.ipynb"])
+@pytest.mark.parametrize(
+    "name", ["compare_models.ipynb", "series_to_property.ipynb", "paper_experiments.ipynb"]
+)
 def test_notebook_is_stored_without_outputs(name):
     notebook = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
     for cell in notebook["cells"]:
